@@ -1,0 +1,74 @@
+"""OpenDify: every Dify app as an OpenAI model. `create_app()` is what `litestar run` discovers."""
+
+import logging
+import os
+import sys
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from app.config import ConfigError, Settings, is_loopback, load_settings
+from app.controllers.chat import ChatController
+from app.controllers.health import health
+from app.controllers.models import ModelsController
+from app.error_handlers import EXCEPTION_HANDLERS
+from app.log import configure_logging
+from app.plugins.http_client import HTTPClientPlugin
+from app.plugins.services import ServicesPlugin
+
+__version__ = "0.1.0"
+
+logger = logging.getLogger("opendify")
+
+
+def _cli_host(argv: list[str]) -> str | None:
+    """The `--host/-H` given to `litestar run`, which the CLI does not pass on to the app."""
+    for index, arg in enumerate(argv):
+        if arg in ("--host", "-H") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def bind_host(settings: Settings) -> str:
+    return _cli_host(sys.argv) or os.environ.get("LITESTAR_HOST") or settings.server_host
+
+
+def _fail(message: str) -> SystemExit:
+    sys.stderr.write(f"opendify: configuration error: {message}\n")
+    return SystemExit(2)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    if settings is None:
+        try:
+            settings = load_settings()
+        except ConfigError as exc:
+            raise _fail(str(exc)) from None
+        host = bind_host(settings)
+        if not settings.auth_required and not is_loopback(host):
+            raise _fail(
+                f"VALID_API_KEYS is empty and the gateway would listen on {host}: set VALID_API_KEYS, "
+                "or bind to a loopback address (127.0.0.1)"
+            )
+    configure_logging(settings.log_level)
+    if not settings.auth_required:
+        logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
+    return Litestar(
+        route_handlers=[ChatController, ModelsController, health],
+        plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_request_body,
+        state=State({"settings": settings}),
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="OpenDify",
+            version=__version__,
+            description="OpenAI-compatible gateway in front of Dify apps.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+    )

@@ -1,0 +1,157 @@
+"""Settings: read once from the environment (and `.env`), validated, then injected."""
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+import msgspec
+from dotenv import dotenv_values
+
+AppMode = Literal["chat", "agent-chat", "advanced-chat", "workflow", "completion"]
+APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "workflow", "completion")
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class DifyAppKey(msgspec.Struct, frozen=True):
+    key: str
+    mode: AppMode | None = None  # stated in configuration; otherwise discovered
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    valid_api_keys: tuple[str, ...] = ()
+    dify_api_keys: tuple[DifyAppKey, ...] = ()
+    dify_api_base: str = "https://api.dify.ai/v1"
+    timeout: float = 120.0
+    connect_timeout: float = 5.0
+    server_host: str = "127.0.0.1"
+    server_port: int = 8000
+    dify_http2: bool = False
+    dify_max_connections: int = 512
+    max_request_body: int = 20 * 1024 * 1024
+    models_cache_ttl: float = 300.0
+    models_retry_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.valid_api_keys)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _split_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _parse_dify_keys(raw: str) -> tuple[DifyAppKey, ...]:
+    keys: list[DifyAppKey] = []
+    for item in _split_list(raw):
+        key, sep, mode = item.partition(":")
+        if sep and mode not in APP_MODES:
+            # Never echo the key itself: only the position and the offending mode.
+            raise ConfigError(
+                f"DIFY_API_KEYS: entry {len(keys) + 1} has an unknown mode {mode!r} "
+                f"(expected one of {', '.join(APP_MODES)})"
+            )
+        keys.append(DifyAppKey(key=key.strip(), mode=mode or None))  # type: ignore[arg-type]
+    return tuple(keys)
+
+
+def _parse_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http(s) URL such as https://api.dify.ai/v1")
+    return raw.strip().rstrip("/")
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be between 1 and 65535")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+# variable name -> (Settings field, parser)
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "VALID_API_KEYS": ("valid_api_keys", lambda raw: tuple(_split_list(raw))),
+    "DIFY_API_KEYS": ("dify_api_keys", _parse_dify_keys),
+    "DIFY_API_BASE": ("dify_api_base", _parse_url),
+    "TIMEOUT": ("timeout", _positive_float),
+    "CONNECT_TIMEOUT": ("connect_timeout", _positive_float),
+    "SERVER_HOST": ("server_host", str.strip),
+    "SERVER_PORT": ("server_port", _port),
+    "DIFY_HTTP2": ("dify_http2", _bool),
+    "DIFY_MAX_CONNECTIONS": ("dify_max_connections", _positive_int),
+    "MAX_REQUEST_BODY": ("max_request_body", _positive_int),
+    "MODELS_CACHE_TTL": ("models_cache_ttl", _positive_float),
+    "MODELS_RETRY_SECONDS": ("models_retry_seconds", _positive_float),
+    "LOG_LEVEL": ("log_level", _log_level),
+}
+
+
+def settings_from_mapping(env: Mapping[str, str]) -> Settings:
+    """Build Settings from a mapping of environment variables; raise ConfigError naming the bad one."""
+    values: dict[str, object] = {}
+    for name, (field, parse) in _VARIABLES.items():
+        raw = env.get(name)
+        if raw is None or (raw.strip() == "" and name not in ("VALID_API_KEYS", "DIFY_API_KEYS")):
+            continue
+        try:
+            values[field] = parse(raw)
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            shown = "" if "KEY" in name else f" {raw!r}"
+            raise ConfigError(f"{name}: invalid value{shown}: {exc}") from None
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def load_settings(dotenv_path: str = ".env") -> Settings:
+    """Process environment first, then `.env` for what the environment does not set."""
+    env: dict[str, str] = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+    env.update(os.environ)
+    return settings_from_mapping(env)

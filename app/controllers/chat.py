@@ -1,0 +1,43 @@
+"""`POST /v1/chat/completions` (also served without the `/v1` prefix)."""
+
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.response import Stream
+
+from app.guards import require_client_key
+from app.schemas.openai import ChatCompletion, ChatCompletionRequest
+from app.services.chat import ChatService
+from app.services.streaming import ChatStream
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ChatController(Controller):
+    path = "/"
+    guards = [require_client_key]  # noqa: RUF012
+    tags = ["Chat"]  # noqa: RUF012
+
+    @post(
+        ["/v1/chat/completions", "/chat/completions"],
+        status_code=200,
+        operation_id="createChatCompletion",
+        summary="Chat with a Dify chat, agent or chatflow app",
+        description=(
+            "OpenAI-compatible. `model` is a Dify app (see `GET /v1/models`). With `stream: true` the answer is "
+            "sent as `chat.completion.chunk` server-sent events ending with `data: [DONE]`."
+        ),
+        response_description="A `chat.completion` object, or an SSE stream of `chat.completion.chunk` objects",
+    )
+    async def create_chat_completion(
+        self,
+        data: JSONBody[ChatCompletionRequest],
+        request: Request[Any, Any, Any],
+        chat_service: NamedDependency[ChatService],
+    ) -> ChatCompletion | Response[Any]:
+        result = await chat_service.complete(data, request.state.client_id)
+        if isinstance(result, ChatStream):
+            return Stream(result, media_type="text/event-stream", headers=SSE_HEADERS)
+        return result

@@ -1,0 +1,28 @@
+"""`GET /v1/models` and `GET /v1/models/{model}` (ids may contain `/`); also without the `/v1` prefix."""
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from app.errors import model_not_found
+from app.guards import require_client_key
+from app.schemas.openai import Model, ModelList
+from app.services.models import ModelRegistry
+
+
+class ModelsController(Controller):
+    path = "/"
+    guards = [require_client_key]  # noqa: RUF012
+    tags = ["Models"]  # noqa: RUF012
+
+    @get(["/v1/models", "/models"], operation_id="listModels", summary="The Dify apps served as models")
+    async def list_models(self, model_registry: NamedDependency[ModelRegistry]) -> ModelList:
+        return ModelList(data=[app.to_model() for app in await model_registry.all_apps()])
+
+    @get(["/v1/models/{model:path}", "/models/{model:path}"], operation_id="retrieveModel", summary="One model")
+    async def retrieve_model(self, model: FromPath[str], model_registry: NamedDependency[ModelRegistry]) -> Model:
+        model_id = model.lstrip("/")
+        app = await model_registry.resolve(model_id)
+        if app is None:
+            raise model_not_found(model_id)
+        return app.to_model()

@@ -1,0 +1,64 @@
+"""Wires the services onto app.state at start-up (after the HTTP client exists) and injects them."""
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.plugins import InitPlugin
+
+from app.config import Settings
+from app.services.chat import ChatService
+from app.services.dify import DifyClient
+from app.services.models import ModelRegistry
+
+logger = logging.getLogger("opendify")
+
+
+def provide_chat_service(state: State) -> ChatService:
+    service: ChatService = state.chat_service
+    return service
+
+
+def provide_model_registry(state: State) -> ModelRegistry:
+    registry: ModelRegistry = state.model_registry
+    return registry
+
+
+class ServicesPlugin(InitPlugin):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.lifespan.append(self._lifespan)
+        app_config.dependencies["chat_service"] = Provide(provide_chat_service, sync_to_thread=False)
+        app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
+        return app_config
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Litestar) -> AsyncGenerator[None]:
+        settings = self._settings
+        dify = DifyClient(app.state.http_client, settings.dify_api_base)
+        registry = ModelRegistry(
+            dify, settings.dify_api_keys, ttl=settings.models_cache_ttl, retry_after=settings.models_retry_seconds
+        )
+        app.state.dify = dify
+        app.state.model_registry = registry
+        app.state.chat_service = ChatService(dify, registry)
+        warm_up: asyncio.Task[None] | None = None
+        if registry.configured:
+            # discover in the background: an unreachable Dify must not delay or break start-up
+            warm_up = asyncio.create_task(registry.refresh())
+        else:
+            logger.warning("No Dify apps configured (DIFY_API_KEYS is empty): /v1/models will list nothing")
+        try:
+            yield
+        finally:
+            if warm_up is not None and not warm_up.done():
+                warm_up.cancel()
+                await asyncio.gather(warm_up, return_exceptions=True)
+            await registry.close()

@@ -1,0 +1,148 @@
+"""Chat completions for Dify chat, agent-chat and advanced-chat (chatflow) apps."""
+
+import base64
+import binascii
+import hashlib
+from functools import partial
+
+import anyio
+
+from app.errors import InvalidRequestError, model_not_found
+from app.schemas.dify import ChatMessageRequest, DifyFile
+from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, Usage
+from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, usage_from_dify
+from app.services.dify import DifyClient
+from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
+from app.services.prompt import Prompt, build_prompt
+from app.services.streaming import ChatStream, dify_events
+
+ANONYMOUS_CLIENT = "anonymous"
+
+
+def client_id_for(api_key: str | None) -> str:
+    """A stable, non-reversible id for a client key: safe to send to Dify as part of `user`."""
+    if not api_key:
+        return ANONYMOUS_CLIENT
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def dify_user(request: ChatCompletionRequest, client_id: str) -> str:
+    return request.user or f"opendify-{client_id}"
+
+
+def _decode_data_url(url: str) -> tuple[str, bytes]:
+    header, _, payload = url.partition(",")
+    mime_type = header[5:].split(";", 1)[0] or "application/octet-stream"
+    if ";base64" not in header:
+        raise InvalidRequestError("Inline images must be base64 data: URLs", param="messages", code="invalid_value")
+    try:
+        return mime_type, base64.b64decode(payload, validate=True)
+    except binascii.Error as exc:
+        raise InvalidRequestError(
+            "An inline image is not valid base64", param="messages", code="invalid_value"
+        ) from exc
+
+
+class ChatService:
+    def __init__(self, dify: DifyClient, registry: ModelRegistry) -> None:
+        self._dify = dify
+        self._registry = registry
+
+    async def complete(self, request: ChatCompletionRequest, client_id: str) -> ChatCompletion | ChatStream:
+        prompt = build_prompt(request.messages)
+        app = await self._registry.resolve(request.model)
+        if app is None:
+            raise model_not_found(request.model)
+        if app.mode is not None and app.mode not in CHAT_MODES:
+            raise InvalidRequestError(
+                f"The model `{app.id}` is a Dify {app.mode} app; chat completions serve chat, agent and chatflow apps.",
+                param="model",
+                code="unsupported_model",
+            )
+        user = dify_user(request, client_id)
+        files = await self._files(app, user, prompt)
+        streaming = bool(request.stream)
+        dify_request = ChatMessageRequest(
+            query=prompt.query,
+            inputs={},
+            user=user,
+            response_mode="streaming" if streaming or app.mode == "agent-chat" else "blocking",
+            files=files or None,
+            auto_generate_name=False,  # stateless: one throwaway conversation a call, no naming LLM call
+        )
+        if streaming:
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            return await self._open_stream(app, dify_request, request.model, include_usage)
+        if dify_request.response_mode == "streaming":
+            return await self._aggregate(app, dify_request, request.model)
+        return await self._blocking(app, dify_request, request.model)
+
+    async def _files(self, app: DifyApp, user: str, prompt: Prompt) -> list[DifyFile]:
+        files = list(prompt.files)
+        for index, url in enumerate(prompt.data_urls):
+            mime_type, data = _decode_data_url(url)
+            extension = mime_type.rsplit("/", 1)[-1] or "bin"
+            upload_id = await self._dify.upload_file(app.key, user, f"image-{index + 1}.{extension}", mime_type, data)
+            files.append(DifyFile(type="image", transfer_method="local_file", upload_file_id=upload_id))
+        return files
+
+    async def _blocking(self, app: DifyApp, dify_request: ChatMessageRequest, model: str) -> ChatCompletion:
+        message = await self._dify.chat_blocking(app.key, dify_request)
+        usage = usage_from_dify(message.metadata.usage if message.metadata else None)
+        return _completion(message.message_id or message.id, message.created_at, model, message.answer, usage)
+
+    async def _aggregate(self, app: DifyApp, dify_request: ChatMessageRequest, model: str) -> ChatCompletion:
+        """Agent apps cannot answer in blocking mode: read their stream to the end and answer at once."""
+        response = await self._dify.chat_stream(app.key, dify_request)
+        state = AnswerState()
+        try:
+            async for event in dify_events(response):
+                if event is not None:
+                    state.apply(event)
+                    if state.done:
+                        break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+                if not state.ended and state.task_id is not None:
+                    await self._dify.stop_chat(app.key, state.task_id, dify_request.user)
+        if not state.done:
+            raise state.incomplete_error()
+        return _completion(state.message_id or "", state.created, model, state.answer, state.usage)
+
+    async def _open_stream(
+        self, app: DifyApp, dify_request: ChatMessageRequest, model: str, include_usage: bool
+    ) -> ChatStream:
+        """Read ahead to the first visible output before committing to a 200: a failure Dify reports at once is
+        then a real HTTP error. A keep-alive ping commits early so slow agents still stream promptly."""
+        response = await self._dify.chat_stream(app.key, dify_request)
+        translator = StreamTranslator(model, include_usage)
+        events = dify_events(response)
+        head = b""
+        try:
+            async for event in events:
+                if event is None:
+                    head = PING_COMMENT
+                    break
+                head = translator.feed(event)
+                if head:
+                    break
+            else:
+                raise translator.state.incomplete_error()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            raise
+        return ChatStream(
+            head, translator, events, response, partial(self._dify.stop_chat, app.key, user=dify_request.user)
+        )
+
+
+def _completion(message_id: str, created: int, model: str, answer: str, usage: Usage | None) -> ChatCompletion:
+    return ChatCompletion(
+        id=f"chatcmpl-{message_id}",
+        created=created,
+        model=model,
+        choices=[Choice(index=0, message=AssistantMessage(content=answer), finish_reason="stop")],
+        usage=usage or usage_from_dify(None),
+    )

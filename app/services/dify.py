@@ -1,0 +1,136 @@
+"""Dify Service API client: one pooled httpx client, Structs in and out, every failure a GatewayError."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import msgspec
+
+from app.config import AppMode
+from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from app.schemas.dify import AppInfo, BlockingMessage, ChatMessageRequest, ErrorBody, StopRequest, UploadedFile
+from app.services.dify_errors import error_from_dify, parse_error_body
+
+logger = logging.getLogger("opendify.dify")
+
+_encoder = msgspec.json.Encoder()
+_info = msgspec.json.Decoder(AppInfo)
+_blocking = msgspec.json.Decoder(BlockingMessage)
+_upload = msgspec.json.Decoder(UploadedFile)
+
+# Side-effect-free probes (shared/traces/README.md): Dify validates the app mode, then the body, before running.
+_PROBE_CHAT = b'{"user":"opendify-probe","inputs":{},"query":"","response_mode":"blocking"}'
+_PROBE_WORKFLOW = b'{"user":"opendify-probe","response_mode":"blocking"}'
+
+
+@contextmanager
+def _transport_errors(base_url: str) -> Iterator[None]:
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeoutError(f"Dify did not answer in time ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(
+            f"Dify is unreachable at {base_url} ({type(exc).__name__})", code="upstream_unreachable"
+        ) from exc
+
+
+class DifyClient:
+    __slots__ = ("_base", "_headers", "_http")
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._headers: dict[str, dict[str, str]] = {}
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def _auth(self, key: str) -> dict[str, str]:
+        """Headers for a JSON POST, built once per key."""
+        headers = self._headers.get(key)
+        if headers is None:
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            self._headers[key] = headers
+        return headers
+
+    async def _post(self, key: str, path: str, content: bytes) -> httpx.Response:
+        with _transport_errors(self._base):
+            return await self._http.post(self._base + path, content=content, headers=self._auth(key))
+
+    async def info(self, key: str) -> AppInfo:
+        with _transport_errors(self._base):
+            response = await self._http.get(self._base + "/info", headers={"Authorization": f"Bearer {key}"})
+        if response.status_code != 200:
+            raise error_from_dify(response.status_code, parse_error_body(response.content))
+        return _info.decode(response.content)
+
+    async def probe_mode(self, key: str) -> AppMode | None:
+        """Tell the app type apart on a Dify whose /info has no `mode`. Runs nothing on the Dify side."""
+        chat = await self._post(key, "/chat-messages", _PROBE_CHAT)
+        body = parse_error_body(chat.content)
+        if chat.status_code == 401:
+            raise error_from_dify(401, body)
+        if body.code == "not_chat_app":
+            flow = await self._post(key, "/workflows/run", _PROBE_WORKFLOW)
+            code = parse_error_body(flow.content).code
+            if code == "not_workflow_app":
+                return "completion"
+            return "workflow" if code == "invalid_param" else None
+        if "blocking" in body.message.lower():
+            return "agent-chat"
+        if chat.status_code == 400 and body.code == "invalid_param":
+            return "chat"  # chat and chatflow answer alike here; both are served the same way
+        return None
+
+    async def chat_blocking(self, key: str, request: ChatMessageRequest) -> BlockingMessage:
+        response = await self._post(key, "/chat-messages", _encoder.encode(request))
+        if response.status_code != 200:
+            raise error_from_dify(response.status_code, parse_error_body(response.content))
+        try:
+            return _blocking.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Dify sent an unreadable answer: {exc}") from exc
+
+    async def chat_stream(self, key: str, request: ChatMessageRequest) -> httpx.Response:
+        """Open a streaming chat; the caller owns the returned response and must close it."""
+        http_request = self._http.build_request(
+            "POST", self._base + "/chat-messages", content=_encoder.encode(request), headers=self._auth(key)
+        )
+        with _transport_errors(self._base):
+            response = await self._http.send(http_request, stream=True)
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response
+        try:
+            with _transport_errors(self._base):
+                content = await response.aread()
+        finally:
+            await response.aclose()
+        if response.status_code == 200:
+            raise UpstreamError("Dify answered a streaming request without an event stream")
+        raise error_from_dify(response.status_code, parse_error_body(content))
+
+    async def upload_file(self, key: str, user: str, filename: str, mime_type: str, data: bytes) -> str:
+        """`POST /files/upload` (multipart); returns the id to reference as a `local_file`."""
+        with _transport_errors(self._base):
+            response = await self._http.post(
+                self._base + "/files/upload",
+                files={"file": (filename, data, mime_type)},
+                data={"user": user},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+        if response.status_code not in (200, 201):
+            raise error_from_dify(response.status_code, parse_error_body(response.content))
+        return _upload.decode(response.content).id
+
+    async def stop_chat(self, key: str, task_id: str, user: str) -> None:
+        try:
+            response = await self._post(key, f"/chat-messages/{task_id}/stop", _encoder.encode(StopRequest(user=user)))
+        except GatewayError as exc:
+            logger.warning("could not stop Dify task", extra={"task_id": task_id, "error": exc.message})
+            return
+        if response.status_code != 200:
+            body: ErrorBody = parse_error_body(response.content)
+            logger.warning("Dify refused to stop a task", extra={"task_id": task_id, "code": body.code})

@@ -1,0 +1,60 @@
+"""Dify error -> gateway error, by the table in reference/dify-service-api.md §12. Pure; used for HTTP errors
+and for `error` stream events alike."""
+
+import msgspec
+
+from app.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    UpstreamError,
+)
+from app.schemas.dify import ErrorBody
+
+# 400s that are the model's or provider's failure, not the client's
+_UPSTREAM_CODES = frozenset(
+    {
+        "completion_request_error",
+        "provider_not_initialize",
+        "provider_quota_exceeded",
+        "model_currently_not_support",
+        "internal_server_error",
+    }
+)
+
+_error_body = msgspec.json.Decoder(ErrorBody)
+
+
+def parse_error_body(content: bytes) -> ErrorBody:
+    try:
+        return _error_body.decode(content)
+    except msgspec.DecodeError:
+        text = content.decode("utf-8", "replace").strip()
+        return ErrorBody(code="unknown", message=text[:500])
+
+
+def error_from_dify(status: int, body: ErrorBody) -> GatewayError:
+    code = body.code or "unknown"
+    detail = body.message or code
+    message = f"Dify: {detail}"
+    if status == 401:
+        return AuthenticationError(f"Dify rejected the app key configured for this model: {detail}")
+    if status == 403:
+        return PermissionDeniedError(message, code=code)
+    if status == 404:
+        found = "conversation_not_found" if "conversation" in detail.lower() else "not_found"
+        return NotFoundError(message, code=found)
+    if status == 429:
+        return RateLimitError(message, code="rate_limit_exceeded")
+    if status >= 500:
+        return ServerError(message, code=code)
+    if code in _UPSTREAM_CODES or detail.startswith("Run failed:"):
+        # HTTP 400 from Dify, but the model behind the app failed: a gateway-class error the client may retry
+        return UpstreamError(message, code=code)
+    if 400 <= status < 500:
+        return InvalidRequestError(message, code=code, param=body.params)
+    return UpstreamError(f"Dify answered with unexpected status {status}: {detail}", code=code)

@@ -1,0 +1,159 @@
+"""Model discovery: every configured Dify app key becomes one OpenAI model named after the app."""
+
+import asyncio
+import logging
+import time
+
+import msgspec
+from cachetools import TTLCache
+
+from app.config import AppMode, DifyAppKey
+from app.errors import GatewayError
+from app.schemas.openai import Model
+from app.services.dify import DifyClient
+
+logger = logging.getLogger("opendify.models")
+
+CHAT_MODES: frozenset[str] = frozenset({"chat", "agent-chat", "advanced-chat"})
+
+
+class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
+    """A discovered app. `key` is the Dify app key: never logged, never shown."""
+
+    id: str
+    name: str
+    description: str | None
+    mode: AppMode | None
+    key: str
+    position: int
+    created: int
+
+    def to_model(self) -> Model:
+        return Model(id=self.id, created=self.created, name=self.name, description=self.description, mode=self.mode)
+
+
+class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str | None
+    mode: AppMode | None
+    created: int
+
+
+def assign_ids(found: dict[int, _Discovered]) -> dict[str, int]:
+    """Model id -> key position. The first app (in configuration order) keeps its name; later ones with the
+    same name get `-2`, `-3`, ... so ids are distinct and do not depend on discovery timing."""
+    ids: dict[str, int] = {}
+    for position in sorted(found):
+        base = found[position].name.strip() or f"dify-app-{position + 1}"
+        candidate, suffix = base, 2
+        while candidate in ids:
+            candidate = f"{base}-{suffix}"
+            suffix += 1
+        ids[candidate] = position
+    return ids
+
+
+class ModelRegistry:
+    """Caches `/info` per key with a TTL; stale entries are refreshed in the background, failures retried later."""
+
+    def __init__(self, dify: DifyClient, keys: tuple[DifyAppKey, ...], *, ttl: float, retry_after: float) -> None:
+        self._dify = dify
+        self._keys = keys
+        size = max(len(keys), 1)
+        self._fresh: TTLCache[int, bool] = TTLCache(maxsize=size, ttl=ttl)
+        self._failed: TTLCache[int, bool] = TTLCache(maxsize=size, ttl=retry_after)
+        self._found: dict[int, _Discovered] = {}
+        self._apps: dict[str, DifyApp] = {}
+        self._lock = asyncio.Lock()
+        self._background: asyncio.Task[None] | None = None
+        self._next_check = 0.0
+
+    @property
+    def configured(self) -> int:
+        return len(self._keys)
+
+    def _due(self) -> list[int]:
+        return [i for i in range(len(self._keys)) if i not in self._fresh and i not in self._failed]
+
+    async def refresh(self, positions: list[int] | None = None) -> None:
+        async with self._lock:
+            due = self._due() if positions is None else [i for i in positions if i not in self._fresh]
+            if not due:
+                return
+            results = await asyncio.gather(*(self._discover(i) for i in due))
+            for position, result in zip(due, results, strict=True):
+                if result is None:
+                    self._failed[position] = True
+                else:
+                    self._found[position] = result
+                    self._fresh[position] = True
+            self._rebuild()
+
+    async def _discover(self, position: int) -> _Discovered | None:
+        app_key = self._keys[position]
+        try:
+            info = await self._dify.info(app_key.key)
+            known = self._found.get(position)
+            mode: AppMode | None = app_key.mode or _mode(info.mode) or (known.mode if known else None)
+            if mode is None:
+                mode = await self._dify.probe_mode(app_key.key)
+        except GatewayError as exc:
+            # the key stays out of logs: entries are named by their position in DIFY_API_KEYS
+            logger.warning(
+                "Dify app discovery failed; will retry",
+                extra={"dify_key_position": position + 1, "status": exc.status_code, "error": exc.message},
+            )
+            return None
+        created = known.created if known else int(time.time())
+        return _Discovered(name=info.name, description=info.description, mode=mode, created=created)
+
+    def _rebuild(self) -> None:
+        self._apps = {
+            model_id: DifyApp(
+                id=model_id,
+                name=self._found[position].name,
+                description=self._found[position].description,
+                mode=self._found[position].mode,
+                key=self._keys[position].key,
+                position=position,
+                created=self._found[position].created,
+            )
+            for model_id, position in assign_ids(self._found).items()
+        }
+
+    def _refresh_soon(self) -> None:
+        """On the request path: at most one cheap check a second, the refresh itself in the background."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + 1.0
+        if (self._background is None or self._background.done()) and self._due():
+            self._background = asyncio.create_task(self.refresh())
+
+    async def all_apps(self) -> list[DifyApp]:
+        if any(i not in self._found for i in self._due()):
+            await self.refresh()
+        else:
+            self._refresh_soon()
+        return sorted(self._apps.values(), key=lambda app: app.position)
+
+    async def resolve(self, model_id: str) -> DifyApp | None:
+        app = self._apps.get(model_id)
+        if app is not None:
+            self._refresh_soon()
+            return app
+        never_seen = [i for i in self._due() if i not in self._found]
+        if never_seen:
+            await self.refresh(never_seen)
+        return self._apps.get(model_id)
+
+    async def close(self) -> None:
+        if self._background is not None and not self._background.done():
+            self._background.cancel()
+            await asyncio.gather(self._background, return_exceptions=True)
+
+
+def _mode(value: str | None) -> AppMode | None:
+    if value in ("chat", "agent-chat", "advanced-chat", "workflow", "completion"):
+        return value  # type: ignore[return-value]
+    return None

@@ -1,0 +1,65 @@
+"""Incremental server-sent-events parsing at the byte level.
+
+Network chunks may split a line, a `\\r\\n` pair or a multi-byte UTF-8 character anywhere; nothing is decoded
+until a whole event has arrived, so none of that matters here.
+"""
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Final
+
+PING: Final = b""  # yielded for a data-less event (Dify's `event: ping` keep-alive)
+
+
+class SSEParser:
+    """Feed it bytes; get back the `data` payload of every complete event (PING for data-less events)."""
+
+    __slots__ = ("_buffer", "_data", "_has_field")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[bytes] = []
+        self._has_field = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buffer = self._buffer + chunk if self._buffer else chunk
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        events: list[bytes] = []
+        for raw in lines:
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if line:
+                self._field(line)
+            elif self._has_field:
+                events.append(b"\n".join(self._data) if self._data else PING)
+                self._data = []
+                self._has_field = False
+        return events
+
+    def close(self) -> list[bytes]:
+        """End of input: an event still missing its blank line is delivered if it has data."""
+        events: list[bytes] = []
+        if self._buffer:
+            self._field(self._buffer.rstrip(b"\r"))
+            self._buffer = b""
+        if self._data:
+            events.append(b"\n".join(self._data))
+        self._data = []
+        self._has_field = False
+        return events
+
+    def _field(self, line: bytes) -> None:
+        if line.startswith(b"data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(b" ") else value)
+            self._has_field = True
+        elif not line.startswith(b":"):
+            self._has_field = True  # `event:`, `id:`, `retry:`: an event without data is a keep-alive
+
+
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    parser = SSEParser()
+    async for chunk in chunks:
+        for event in parser.feed(chunk):
+            yield event
+    for event in parser.close():
+        yield event

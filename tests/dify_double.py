@@ -1,0 +1,328 @@
+"""A Dify double that speaks the recorded 0.15.3 wire format, on a real port.
+
+Events are the recorded ones (tests/fixtures/traces) with fresh ids and the stand-in model's answer: the recorded
+model answered `Echo: <query>` in chunks of about three words, and so does this one. Triggers in the query, as
+with the recorded model: `[fail]` (model failure, as recorded), `[slow]` (0.5 s a chunk, pings). Triggers only
+this double knows: `[http500]`, `[http429]`, `[truncate]` (stream ends without its terminal event),
+`[drop]` (connection dropped mid-stream), `[chunks=N]` (N content chunks; for the benchmark).
+"""
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from tests.traces import load
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload).encode()  # Dify 0.15.3: ", " separators and \\uXXXX escapes, as recorded
+
+
+def _recorded_error(name: str) -> tuple[int, bytes]:
+    trace = load(name)
+    return trace.status, trace.body
+
+
+@dataclass
+class DifyAppDouble:
+    key: str
+    name: str
+    mode: str  # chat | agent-chat | advanced-chat | workflow | completion
+    description: str = ""
+    report_mode: bool = False  # newer Dify reports `mode` in /info; 0.15.3 does not
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    key: str
+    body: Any
+
+
+@dataclass
+class DifyDouble:
+    apps: list[DifyAppDouble]
+    chunk_delay: float = 0.0
+    slow_delay: float = 0.5
+    ping_interval: float = 10.0
+    requests: list[RecordedRequest] = field(default_factory=list)
+    stopped: set[str] = field(default_factory=set)
+    conversations: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (key, user)
+    fail_info: set[str] = field(default_factory=set)  # keys whose /info answers 500
+
+    def __post_init__(self) -> None:
+        self._by_key = {app.key: app for app in self.apps}
+        self._templates = {
+            "chat": load("chat-streaming").events(),
+            "agent-chat": load("agent-chat-streaming").events(),
+            "agent-tool": load("agent-chat-streaming-toolcall").events(),
+            "advanced-chat": load("advanced-chat-streaming").events(),
+        }
+
+    # --- ASGI --------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                kind = (await receive())["type"]
+                await send({"type": f"{kind}.complete"})
+                if kind == "lifespan.shutdown":
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        await self._route(scope["method"], scope["path"], headers, body, send)
+
+    async def _json(self, send: Send, status: int, payload: bytes | Any) -> None:
+        content = payload if isinstance(payload, bytes) else dumps(payload)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+        )
+        await send({"type": "http.response.body", "body": content})
+
+    async def _route(self, method: str, path: str, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        authorization = headers.get("authorization", "")
+        if not authorization.lower().startswith("bearer "):
+            await self._json(send, *_recorded_error("chat-err-no-auth"))
+            return
+        key = authorization[7:]
+        app = self._by_key.get(key)
+        if app is None:
+            await self._json(send, *_recorded_error("chat-err-bad-key"))
+            return
+        body: Any = None
+        if raw and headers.get("content-type", "").startswith("application/json"):
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                await self._json(send, *_recorded_error("chat-err-invalid-json"))
+                return
+        self.requests.append(RecordedRequest(method, path, key, body))
+        if method == "GET" and path == "/v1/info":
+            if key in self.fail_info:
+                await self._json(send, 500, {"code": "internal_server_error", "message": "boom", "status": 500})
+                return
+            info: dict[str, Any] = {"name": app.name, "description": app.description, "tags": []}
+            if app.report_mode:
+                info["mode"] = app.mode
+            await self._json(send, 200, info)
+        elif method == "POST" and path == "/v1/chat-messages":
+            await self._chat(app, body or {}, send)
+        elif method == "POST" and path.startswith("/v1/chat-messages/") and path.endswith("/stop"):
+            self.stopped.add(path.split("/")[3])
+            await self._json(send, 200, {"result": "success"})
+        elif method == "POST" and path == "/v1/workflows/run":
+            await self._workflow_probe(app, body or {}, send)
+        elif method == "POST" and path == "/v1/files/upload":
+            await self._json(send, 201, {"id": str(uuid.uuid4()), "name": "upload", "size": len(raw)})
+        else:
+            await self._json(
+                send,
+                404,
+                {"code": "not_found", "message": "The requested URL was not found on the server.", "status": 404},
+            )
+
+    async def _workflow_probe(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
+        if app.mode != "workflow":
+            await self._json(send, *_recorded_error("chat-err-workflow-endpoint"))
+        elif "inputs" not in body:
+            await self._json(send, *_recorded_error("workflow-err-missing-inputs-field"))
+        else:
+            await self._json(send, *_recorded_error("workflow-err-missing-input"))
+
+    # --- /chat-messages, in Dify's validation order ------------------------------------------------------
+
+    async def _chat(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
+        if not body.get("user"):
+            await self._json(send, *_recorded_error("chat-err-missing-user"))
+            return
+        if app.mode not in ("chat", "agent-chat", "advanced-chat"):
+            await self._json(send, *_recorded_error("completion-err-chat-endpoint"))
+            return
+        if "query" not in body:
+            await self._json(send, *_recorded_error("chat-err-missing-query"))
+            return
+        streaming = body.get("response_mode") == "streaming"
+        if app.mode == "agent-chat" and not streaming:
+            await self._json(send, *_recorded_error("agent-chat-err-blocking"))
+            return
+        query: str = body["query"]
+        if not query:
+            await self._json(send, 400, {"code": "invalid_param", "message": "query is required", "status": 400})
+            return
+        conversation_id = body.get("conversation_id") or ""
+        if conversation_id:
+            owner = self.conversations.get(conversation_id)
+            if owner != (app.key, body["user"]):
+                await self._json(send, *_recorded_error("chat-err-unknown-conversation"))
+                return
+        else:
+            conversation_id = str(uuid.uuid4())
+            self.conversations[conversation_id] = (app.key, body["user"])
+        if "[http500]" in query:
+            await self._json(
+                send,
+                500,
+                {
+                    "code": "internal_server_error",
+                    "message": "The server encountered an internal error.",
+                    "status": 500,
+                },
+            )
+            return
+        if "[http429]" in query:
+            await self._json(
+                send,
+                429,
+                {"code": "too_many_requests", "message": "Too many requests. Please try again later.", "status": 429},
+            )
+            return
+        if "[fail]" in query and not streaming:
+            name = (
+                "advanced-chat-err-upstream-blocking" if app.mode == "advanced-chat" else "chat-err-upstream-blocking"
+            )
+            await self._json(send, *_recorded_error(name))
+            return
+        ids = {
+            "conversation_id": conversation_id,
+            "message_id": str(uuid.uuid4()),
+            "task_id": str(uuid.uuid4()),
+            "created_at": int(time.time()),
+        }
+        chunks = _answer_chunks(query)
+        if streaming:
+            await self._stream(app, ids, query, chunks, send)
+        else:
+            await self._json(send, 200, self._blocking(app, ids, "".join(chunks)))
+
+    def _blocking(self, app: DifyAppDouble, ids: dict[str, Any], answer: str) -> dict[str, Any]:
+        recorded: dict[str, Any] = load(
+            "advanced-chat-blocking" if app.mode == "advanced-chat" else "chat-blocking"
+        ).json()
+        recorded.update(task_id=ids["task_id"], id=ids["message_id"], message_id=ids["message_id"])
+        recorded.update(conversation_id=ids["conversation_id"], answer=answer, created_at=ids["created_at"])
+        return recorded
+
+    async def _stream(self, app: DifyAppDouble, ids: dict[str, Any], query: str, chunks: list[str], send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+            }
+        )
+        slow = "[slow]" in query
+        delay = self.slow_delay if slow else self.chunk_delay
+        last_ping = time.monotonic()
+        for payload in self._events(app, ids, query, chunks):
+            if payload is None:
+                break  # [truncate]: the stream ends without its terminal event
+            if payload.get("event") == "drop":
+                raise ConnectionResetError("dropped on purpose")
+            if payload.get("event") in ("message", "agent_message") and payload.get("answer"):
+                if ids["task_id"] in self.stopped:
+                    continue  # stopped: Dify still ends with message_end, after the partial answer
+                if delay:
+                    await asyncio.sleep(delay)
+                if slow and time.monotonic() - last_ping >= self.ping_interval:
+                    last_ping = time.monotonic()
+                    await send({"type": "http.response.body", "body": b"event: ping\n\n", "more_body": True})
+            await send({"type": "http.response.body", "body": b"data: " + dumps(payload) + b"\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _events(self, app: DifyAppDouble, ids: dict[str, Any], query: str, chunks: list[str]) -> list[Any]:
+        if "[fail]" in query:
+            name = {
+                "agent-chat": "agent-chat-err-upstream-streaming",
+                "advanced-chat": "advanced-chat-err-upstream-streaming",
+            }
+            return [_with_ids(e, ids) for e in load(name.get(app.mode, "chat-err-upstream-streaming")).events()]
+        kind = "agent-tool" if app.mode == "agent-chat" and "weather" in query.lower() else app.mode
+        out: list[Any] = []
+        content_done = False
+        for template in self._templates[kind]:
+            event = _with_ids(template, ids)
+            if event["event"] in ("message", "agent_message"):
+                if content_done:
+                    continue
+                content_done = True
+                for text in chunks:
+                    out.append({**event, "answer": text})
+                if "[drop]" in query:
+                    out.append({"event": "drop"})
+                if "[truncate]" in query:
+                    out.append(None)
+                continue
+            out.append(event)
+        return out
+
+
+def _with_ids(template: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
+    event = dict(template)
+    for name in ("conversation_id", "message_id", "created_at"):
+        if name in event:
+            event[name] = ids[name]
+    if "task_id" in event:
+        event["task_id"] = ids["task_id"]
+    if event.get("event") in ("message", "agent_message", "message_end"):
+        event["id"] = ids["message_id"]
+    return event
+
+
+_CHUNKS = re.compile(r"\[chunks=(\d+)\]")
+
+
+def _answer_chunks(query: str) -> list[str]:
+    many = _CHUNKS.search(query)
+    if many:
+        return [f"tok{i} " for i in range(int(many.group(1)))]
+    words = f"Echo: {query}".split(" ")
+    return [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
+
+
+class ServerThread:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Any, port: int = 0, **options: Any) -> None:
+        self.config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options)
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def port(self) -> int:
+        sockets = self.server.servers[0].sockets
+        return int(sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -62,6 +62,7 @@ class DifyDouble:
     stopped: set[str] = field(default_factory=set)
     conversations: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (key, user)
     fail_info: set[str] = field(default_factory=set)  # keys whose /info answers 500
+    url: str = ""  # set by whoever serves it
 
     def __post_init__(self) -> None:
         self._by_key = {app.key: app for app in self.apps}

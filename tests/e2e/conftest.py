@@ -1,0 +1,52 @@
+"""The gateway on a real port in front of the Dify double on another, driven by the official `openai` SDK."""
+
+from collections.abc import AsyncIterator, Iterator
+
+import openai
+import pytest
+
+from app import create_app
+from app.config import DifyAppKey, Settings
+from tests.dify_double import DifyAppDouble, DifyDouble, ServerThread
+
+CLIENT_KEY = "sk-e2e-client"
+
+APPS = [
+    DifyAppDouble(key="app-e2e-chat", name="realdify-chat", mode="chat"),
+    DifyAppDouble(key="app-e2e-agent", name="realdify-agent", mode="agent-chat"),
+    DifyAppDouble(key="app-e2e-flow", name="realdify-advanced-chat", mode="advanced-chat"),
+    DifyAppDouble(key="app-e2e-team", name="team/assistant", mode="chat", report_mode=True),
+    DifyAppDouble(key="app-e2e-dup", name="realdify-chat", mode="chat"),
+    DifyAppDouble(key="app-e2e-workflow", name="realdify-workflow", mode="workflow"),
+]
+
+
+@pytest.fixture(scope="session")
+def dify() -> Iterator[DifyDouble]:
+    double = DifyDouble(apps=APPS, slow_delay=0.2)
+    with ServerThread(double) as server:
+        double.url = server.url
+        yield double
+
+
+@pytest.fixture(scope="session")
+def gateway_url(dify: DifyDouble) -> Iterator[str]:
+    settings = Settings(
+        valid_api_keys=("sk-other", CLIENT_KEY),
+        dify_api_keys=tuple(DifyAppKey(app.key) for app in APPS),
+        dify_api_base=f"{dify.url}/v1",
+        timeout=10,
+    )
+    with ServerThread(create_app(settings)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def client(gateway_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20)
+
+
+@pytest.fixture
+async def async_client(gateway_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk:
+        yield sdk

@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import Stream
 
+from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.guards import require_client_key
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.chat import ChatService
@@ -23,7 +24,8 @@ class ChatController(Controller):
     @post(
         ["/v1/chat/completions", "/chat/completions"],
         status_code=200,
-        operation_id="createChatCompletion",
+        operation_id=operation_id("createChatCompletion"),
+        responses=ERROR_RESPONSES,
         summary="Chat with a Dify chat, agent or chatflow app",
         description=(
             "OpenAI-compatible. `model` is a Dify app (see `GET /v1/models`). With `stream: true` the answer is "

@@ -4,6 +4,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.errors import model_not_found
 from app.guards import require_client_key
 from app.schemas.openai import Model, ModelList
@@ -15,11 +16,21 @@ class ModelsController(Controller):
     guards = [require_client_key]  # noqa: RUF012
     tags = ["Models"]  # noqa: RUF012
 
-    @get(["/v1/models", "/models"], operation_id="listModels", summary="The Dify apps served as models")
+    @get(
+        ["/v1/models", "/models"],
+        operation_id=operation_id("listModels"),
+        responses=ERROR_RESPONSES,
+        summary="The Dify apps served as models",
+    )
     async def list_models(self, model_registry: NamedDependency[ModelRegistry]) -> ModelList:
         return ModelList(data=[app.to_model() for app in await model_registry.all_apps()])
 
-    @get(["/v1/models/{model:path}", "/models/{model:path}"], operation_id="retrieveModel", summary="One model")
+    @get(
+        ["/v1/models/{model:path}", "/models/{model:path}"],
+        operation_id=operation_id("retrieveModel"),
+        responses=ERROR_RESPONSES,
+        summary="One model",
+    )
     async def retrieve_model(self, model: FromPath[str], model_registry: NamedDependency[ModelRegistry]) -> Model:
         model_id = model.lstrip("/")
         app = await model_registry.resolve(model_id)

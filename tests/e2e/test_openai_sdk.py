@@ -159,11 +159,11 @@ async def test_async_client_streams(async_client: openai.AsyncOpenAI) -> None:
 
 
 def test_wrong_or_missing_key(gateway_url: str) -> None:
-    bad = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sk-wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        bad.models.list()
-    with pytest.raises(openai.AuthenticationError):
-        bad.chat.completions.create(model="realdify-chat", messages=[{"role": "user", "content": "hi"}])
+    with openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sk-wrong", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError):
+            bad.models.list()
+        with pytest.raises(openai.AuthenticationError):
+            bad.chat.completions.create(model="realdify-chat", messages=[{"role": "user", "content": "hi"}])
     response = httpx.get(f"{gateway_url}/v1/models")
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
@@ -223,8 +223,10 @@ def test_dify_unreachable_is_502_and_slow_dify_is_504() -> None:
         dify_api_base=f"{upstream.url}/v1",
         timeout=0.3,
     )
-    with ServerThread(create_app(settings)) as server:
-        sdk = openai.OpenAI(base_url=f"{server.url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    with (
+        ServerThread(create_app(settings)) as server,
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key=CLIENT_KEY, max_retries=0) as sdk,
+    ):
         assert [model.id for model in sdk.models.list()] == ["soon-gone"]
         with pytest.raises(openai.APIStatusError) as raised:
             sdk.chat.completions.create(

@@ -1,0 +1,303 @@
+"""`make bench` / `python -m bench`: the gateway against talking to the upstream directly, on loopback.
+
+Every figure is measured twice in one run, through the gateway and straight against the same fast Dify double
+with the equivalent Dify request; the ratio gateway/direct is what holds on a noisy machine.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench.driver import StreamStats, http_request, run_streams
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+HOST = "127.0.0.1"
+CLIENT_KEY = "sk-bench"
+APP_KEY = "app-bench"
+
+GATEWAY_CHAT = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "Hello from the benchmark"}]})
+GATEWAY_STREAM = json.dumps(
+    {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "Hello from the benchmark"}]}
+)
+GATEWAY_SLOW = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "slow please"}]})
+DIRECT_CHAT = json.dumps(
+    {"inputs": {}, "query": "Hello from the benchmark", "user": "bench", "response_mode": "blocking"}
+)
+DIRECT_STREAM = json.dumps(
+    {"inputs": {}, "query": "Hello from the benchmark", "user": "bench", "response_mode": "streaming"}
+)
+DIRECT_SLOW = json.dumps({"inputs": {}, "query": "slow please", "user": "bench", "response_mode": "streaming"})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, headers: dict[str, str] | None = None, contains: bytes = b"", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as response:  # noqa: S310
+                if contains in response.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+@contextmanager
+def serve(target: str, port: int, env: dict[str, str], workers: int = 1, factory: bool = False) -> Iterator[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    if factory:
+        command.append("--factory")
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def upstream() -> Iterator[int]:
+    port = free_port()
+    with serve("bench.upstream:app", port, {"BENCH_SLOW_DELAY": "1.0", "BENCH_SLOW_CHUNKS": "10"}):
+        wait_for(f"http://{HOST}:{port}/v1/info")
+        yield port
+
+
+@contextmanager
+def gateway(upstream_port: int, transport: str, workers: int = 1) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    env = {
+        "VALID_API_KEYS": CLIENT_KEY,
+        "DIFY_API_KEYS": f"{APP_KEY}:chat",
+        "DIFY_API_BASE": f"http://{HOST}:{upstream_port}/v1",
+        "DIFY_TRANSPORT": transport,
+        "DIFY_MAX_CONNECTIONS": "2000",
+        "LOG_LEVEL": "WARNING",
+    }
+    with tempfile.TemporaryDirectory() as empty, serve("app:create_app", port, env, workers, factory=True) as process:
+        del empty
+        wait_for(f"http://{HOST}:{port}/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"}, b'"bench"')
+        yield port, process.pid
+
+
+# --- wrk ----------------------------------------------------------------------------------------------------
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, duration: int) -> dict[str, float]:
+    script = "wrk.method = 'POST'\nwrk.body = [[" + body + "]]\n"
+    script += "".join(f"wrk.headers['{name}'] = '{value}'\n" for name, value in headers.items())
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    threads = 1 if concurrency < 4 else 2
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", handle.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    Path(handle.name).unlink()
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "errors": errors,
+    }
+
+
+# --- cases --------------------------------------------------------------------------------------------------
+
+
+def _gateway_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
+
+
+def _direct_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {APP_KEY}"}
+
+
+def non_streaming(gw: int, up: int, concurrency: int, duration: int) -> dict[str, Any]:
+    through = wrk(f"http://{HOST}:{gw}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), concurrency, duration)
+    direct = wrk(f"http://{HOST}:{up}/v1/chat-messages", DIRECT_CHAT, _direct_headers(), concurrency, duration)
+    return {"gateway": through, "direct": direct, "ratio": through["rps"] / direct["rps"]}
+
+
+def _streams(port: int, path: str, body: str, headers: dict[str, str], **kwargs: Any) -> StreamStats:
+    request = http_request(HOST, port, path, body.encode(), headers)
+    return uvloop.run(run_streams(HOST, port, request, **kwargs))
+
+
+def _stream_figures(stats: StreamStats) -> dict[str, float]:
+    return {
+        "streams": stats.streams,
+        "errors": stats.errors,
+        "chunks_per_s": stats.events_per_second,
+        "first_chunk_p50_ms": stats.first_chunk_p50_ms,
+        "first_chunk_p99_ms": stats.first_chunk_ms(0.99),
+    }
+
+
+def streaming(gw: int, up: int, concurrency: int, duration: int) -> dict[str, Any]:
+    through = _streams(gw, "/v1/chat/completions", GATEWAY_STREAM, _gateway_headers(), concurrency=concurrency, duration=duration)
+    direct = _streams(up, "/v1/chat-messages", DIRECT_STREAM, _direct_headers(), concurrency=concurrency, duration=duration)
+    g, d = _stream_figures(through), _stream_figures(direct)
+    return {
+        "gateway": g,
+        "direct": d,
+        "ratio": g["chunks_per_s"] / d["chunks_per_s"],
+        "added_first_chunk_p50_ms": g["first_chunk_p50_ms"] - d["first_chunk_p50_ms"],
+    }
+
+
+def _peak_rss(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    status = Path(f"/proc/{pid}/status")
+    while not stop.is_set():
+        match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
+        if match:
+            peak[0] = max(peak[0], int(match.group(1)) * 1024)
+        stop.wait(0.1)
+
+
+def open_streams(gw: int, gw_pid: int, up: int, count: int) -> dict[str, Any]:
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=_peak_rss, args=(gw_pid, stop, peak), daemon=True)
+    sampler.start()
+    through = _streams(gw, "/v1/chat/completions", GATEWAY_SLOW, _gateway_headers(), concurrency=count, total=count)
+    stop.set()
+    sampler.join()
+    direct = _streams(up, "/v1/chat-messages", DIRECT_SLOW, _direct_headers(), concurrency=count, total=count)
+    return {
+        "streams": count,
+        "gateway": {"completed": through.streams - through.errors, "errors": through.errors, "seconds": through.elapsed},
+        "direct": {"completed": direct.streams - direct.errors, "errors": direct.errors, "seconds": direct.elapsed},
+        "gateway_peak_rss_mb": peak[0] / 1e6,
+    }
+
+
+# --- report -------------------------------------------------------------------------------------------------
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = ["| case | gateway | direct | gateway/direct |", "|---|---|---|---|"]
+    for key, case in results["non_streaming"].items():
+        g, d = case["gateway"], case["direct"]
+        rows.append(
+            f"| non-streaming c={key}: req/s (p50 / p99 ms) | {g['rps']:.0f} ({g['p50_ms']:.2f} / {g['p99_ms']:.2f}) "
+            f"| {d['rps']:.0f} ({d['p50_ms']:.2f} / {d['p99_ms']:.2f}) | {case['ratio']:.1%} |"
+        )
+    for key, case in results["streaming"].items():
+        g, d = case["gateway"], case["direct"]
+        rows.append(f"| streaming c={key}: chunks/s | {g['chunks_per_s']:.0f} | {d['chunks_per_s']:.0f} | {case['ratio']:.1%} |")
+        rows.append(
+            f"| streaming c={key}: first chunk p50 ms | {g['first_chunk_p50_ms']:.2f} | {d['first_chunk_p50_ms']:.2f} "
+            f"| +{case['added_first_chunk_p50_ms']:.2f} ms |"
+        )
+    if "open_streams" in results:
+        case = results["open_streams"]
+        rows.append(
+            f"| {case['streams']} open streams: completed (errors) | {case['gateway']['completed']} ({case['gateway']['errors']}) "
+            f"| {case['direct']['completed']} ({case['direct']['errors']}) | RSS {case['gateway_peak_rss_mb']:.0f} MB |"
+        )
+    if "scaling" in results:
+        case = results["scaling"]
+        rows.append(
+            f"| non-streaming c=32, 1 -> 2 workers: req/s | {case['one_worker_rps']:.0f} -> {case['two_workers_rps']:.0f} "
+            f"| {case['direct_rps']:.0f} | {case['ratio_two_workers']:.1%} (x{case['speedup']:.2f}) |"
+        )
+    for transport, case in results.get("transports", {}).items():
+        rows.append(
+            f"| transport {transport}: non-streaming c=32 req/s; streaming chunks/s | {case['rps']:.0f}; {case['chunks_per_s']:.0f} "
+            f"| {case['direct_rps']:.0f}; {case['direct_chunks_per_s']:.0f} | {case['rps_ratio']:.1%}; {case['chunks_ratio']:.1%} |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--transport", default="aiohttp", help="DIFY_TRANSPORT for the main run")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
+    parser.add_argument("--quick", action="store_true", help="non-streaming c=32 and streaming only")
+    parser.add_argument("--transports", default="", help="comma-separated transports to compare (c=32 cases)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    results: dict[str, Any] = {"transport": args.transport, "duration_s": args.duration, "cpus": os.cpu_count()}
+    with upstream() as up:
+        with gateway(up, args.transport) as (gw, pid):
+            levels = [32] if args.quick else [1, 32, 256]
+            results["non_streaming"] = {str(c): non_streaming(gw, up, c, args.duration) for c in levels}
+            results["streaming"] = {str(c): streaming(gw, up, c, args.duration) for c in ([32] if args.quick else [1, 32])}
+            if not args.quick:
+                results["open_streams"] = open_streams(gw, pid, up, 1000)
+        if not args.quick:
+            with gateway(up, args.transport, workers=2) as (gw2, _):
+                two = wrk(f"http://{HOST}:{gw2}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), 32, args.duration)
+            one = results["non_streaming"]["32"]
+            results["scaling"] = {
+                "one_worker_rps": one["gateway"]["rps"],
+                "two_workers_rps": two["rps"],
+                "direct_rps": one["direct"]["rps"],
+                "ratio_two_workers": two["rps"] / one["direct"]["rps"],
+                "speedup": two["rps"] / one["gateway"]["rps"],
+                "errors": two["errors"],
+            }
+        transports: dict[str, Any] = {}
+        for transport in filter(None, args.transports.split(",")):
+            with gateway(up, transport) as (gw, _):
+                chat = non_streaming(gw, up, 32, args.duration)
+                stream = streaming(gw, up, 32, args.duration)
+            transports[transport] = {
+                "rps": chat["gateway"]["rps"],
+                "direct_rps": chat["direct"]["rps"],
+                "rps_ratio": chat["ratio"],
+                "chunks_per_s": stream["gateway"]["chunks_per_s"],
+                "direct_chunks_per_s": stream["direct"]["chunks_per_s"],
+                "chunks_ratio": stream["ratio"],
+                "errors": chat["gateway"]["errors"] + stream["gateway"]["errors"],
+            }
+        if transports:
+            results["transports"] = transports
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()

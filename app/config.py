@@ -33,7 +33,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     dify_http2: bool = False
-    dify_max_connections: int = 512
+    dify_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    dify_max_connections: int = 1024
     max_request_body: int = 20 * 1024 * 1024
     models_cache_ttl: float = 300.0
     models_retry_seconds: float = 30.0
@@ -45,7 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -61,6 +62,7 @@ def _parse_dify_keys(raw: str) -> tuple[DifyAppKey, ...]:
     keys: list[DifyAppKey] = []
     for item in _split_list(raw):
         key, sep, mode = item.partition(":")
+        mode = mode.strip()
         if sep and mode not in APP_MODES:
             # Never echo the key itself: only the position and the offending mode.
             raise ConfigError(
@@ -108,6 +110,13 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+def _transport(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("aiohttp", "httpx"):
+        raise ValueError("expected aiohttp or httpx")
+    return value
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -125,6 +134,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "SERVER_HOST": ("server_host", str.strip),
     "SERVER_PORT": ("server_port", _port),
     "DIFY_HTTP2": ("dify_http2", _bool),
+    "DIFY_TRANSPORT": ("dify_transport", _transport),
     "DIFY_MAX_CONNECTIONS": ("dify_max_connections", _positive_int),
     "MAX_REQUEST_BODY": ("max_request_body", _positive_int),
     "MODELS_CACHE_TTL": ("models_cache_ttl", _positive_float),

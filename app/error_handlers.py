@@ -1,6 +1,7 @@
 """The one place where errors become OpenAI's envelope: {"error": {"message", "type", "param", "code"}}."""
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -42,13 +43,25 @@ def gateway_error_handler(_: Request[Any, Any, Any], exc: GatewayError) -> Respo
     )
 
 
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
 def _validation_message(exc: ValidationException) -> tuple[str, str | None]:
+    """Litestar names the handler argument (`data`) for errors about the whole body: never shown as `param`."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
-        if isinstance(item, dict) and item.get("message"):
-            key = item.get("key")
-            where = f" (at `{key}`)" if key else ""
-            return f"Invalid request body: {item['message']}{where}", str(key) if key else None
+        if not isinstance(item, dict) or not item.get("message"):
+            continue
+        message, key = str(item["message"]), str(item.get("key") or "")
+        if key == "data":
+            missing = _MISSING_FIELD.search(message)
+            if missing:
+                return f"Invalid request body: missing required field `{missing.group(1)}`", missing.group(1)
+            if message == "'data'":
+                return "The request body is empty: send a JSON object.", None
+            return f"Invalid request body: {message}", None
+        where = f" (at `{key}`)" if key else ""
+        return f"Invalid request body: {message}{where}", key or None
     return f"Invalid request body: {exc.detail}", None
 
 
@@ -56,8 +69,9 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     status = exc.status_code
     if isinstance(exc, ValidationException):
         message, param = _validation_message(exc)
-        return error_response(400, message, "invalid_request_error", code="invalid_value", param=param)
-    if status == 400 and "JSON is malformed" in exc.detail:
+        code = "invalid_json" if message.startswith("The request body is empty") else "invalid_value"
+        return error_response(400, message, "invalid_request_error", code=code, param=param)
+    if status == 400 and ("JSON is malformed" in exc.detail or "truncated" in exc.detail):
         return error_response(400, "The request body is not valid JSON.", "invalid_request_error", code="invalid_json")
     if status == 404:
         message = f"Unknown path {request.method} {request.url.path}"

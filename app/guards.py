@@ -27,7 +27,7 @@ def key_is_valid(presented: str, valid_keys: tuple[str, ...]) -> bool:
     return matched
 
 
-def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     settings: Settings = connection.app.state.settings
     if not settings.auth_required:
         server = connection.scope.get("server")

@@ -5,7 +5,6 @@ with the equivalent Dify request; the ratio gateway/direct is what holds on a no
 """
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -66,7 +65,9 @@ def wait_for(url: str, headers: dict[str, str] | None = None, contains: bytes = 
 
 
 @contextmanager
-def serve(target: str, port: int, env: dict[str, str], workers: int = 1, factory: bool = False) -> Iterator[subprocess.Popen[bytes]]:
+def serve(
+    target: str, port: int, env: dict[str, str], workers: int = 1, factory: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
     command = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
     command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
     if workers > 1:
@@ -174,8 +175,12 @@ def _stream_figures(stats: StreamStats) -> dict[str, float]:
 
 
 def streaming(gw: int, up: int, concurrency: int, duration: int) -> dict[str, Any]:
-    through = _streams(gw, "/v1/chat/completions", GATEWAY_STREAM, _gateway_headers(), concurrency=concurrency, duration=duration)
-    direct = _streams(up, "/v1/chat-messages", DIRECT_STREAM, _direct_headers(), concurrency=concurrency, duration=duration)
+    through = _streams(
+        gw, "/v1/chat/completions", GATEWAY_STREAM, _gateway_headers(), concurrency=concurrency, duration=duration
+    )
+    direct = _streams(
+        up, "/v1/chat-messages", DIRECT_STREAM, _direct_headers(), concurrency=concurrency, duration=duration
+    )
     g, d = _stream_figures(through), _stream_figures(direct)
     return {
         "gateway": g,
@@ -204,7 +209,11 @@ def open_streams(gw: int, gw_pid: int, up: int, count: int) -> dict[str, Any]:
     direct = _streams(up, "/v1/chat-messages", DIRECT_SLOW, _direct_headers(), concurrency=count, total=count)
     return {
         "streams": count,
-        "gateway": {"completed": through.streams - through.errors, "errors": through.errors, "seconds": through.elapsed},
+        "gateway": {
+            "completed": through.streams - through.errors,
+            "errors": through.errors,
+            "seconds": through.elapsed,
+        },
         "direct": {"completed": direct.streams - direct.errors, "errors": direct.errors, "seconds": direct.elapsed},
         "gateway_peak_rss_mb": peak[0] / 1e6,
     }
@@ -223,7 +232,9 @@ def table(results: dict[str, Any]) -> str:
         )
     for key, case in results["streaming"].items():
         g, d = case["gateway"], case["direct"]
-        rows.append(f"| streaming c={key}: chunks/s | {g['chunks_per_s']:.0f} | {d['chunks_per_s']:.0f} | {case['ratio']:.1%} |")
+        rows.append(
+            f"| streaming c={key}: chunks/s | {g['chunks_per_s']:.0f} | {d['chunks_per_s']:.0f} | {case['ratio']:.1%} |"
+        )
         rows.append(
             f"| streaming c={key}: first chunk p50 ms | {g['first_chunk_p50_ms']:.2f} | {d['first_chunk_p50_ms']:.2f} "
             f"| +{case['added_first_chunk_p50_ms']:.2f} ms |"
@@ -262,12 +273,16 @@ def main() -> None:
         with gateway(up, args.transport) as (gw, pid):
             levels = [32] if args.quick else [1, 32, 256]
             results["non_streaming"] = {str(c): non_streaming(gw, up, c, args.duration) for c in levels}
-            results["streaming"] = {str(c): streaming(gw, up, c, args.duration) for c in ([32] if args.quick else [1, 32])}
+            results["streaming"] = {
+                str(c): streaming(gw, up, c, args.duration) for c in ([32] if args.quick else [1, 32])
+            }
             if not args.quick:
                 results["open_streams"] = open_streams(gw, pid, up, 1000)
         if not args.quick:
             with gateway(up, args.transport, workers=2) as (gw2, _):
-                two = wrk(f"http://{HOST}:{gw2}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), 32, args.duration)
+                two = wrk(
+                    f"http://{HOST}:{gw2}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), 32, args.duration
+                )
             one = results["non_streaming"]["32"]
             results["scaling"] = {
                 "one_worker_rps": one["gateway"]["rps"],

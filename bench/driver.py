@@ -35,7 +35,9 @@ def http_request(host: str, port: int, path: str, body: bytes, headers: dict[str
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _one_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stats: StreamStats) -> bool:
+async def _one_stream(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, stats: StreamStats
+) -> bool:
     sent = time.perf_counter()
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")

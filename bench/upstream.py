@@ -43,7 +43,9 @@ def _message(text: str) -> bytes:
     )
 
 
-MESSAGE_END = _event({"event": "message_end", **_ENVELOPE, "id": _ENVELOPE["message_id"], "metadata": {"usage": _USAGE}, "files": None})
+MESSAGE_END = _event(
+    {"event": "message_end", **_ENVELOPE, "id": _ENVELOPE["message_id"], "metadata": {"usage": _USAGE}, "files": None}
+)
 STREAM = [_message(f"tok{i} ") for i in range(CHUNKS)]
 BLOCKING = json.dumps(
     {

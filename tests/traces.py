@@ -1,6 +1,7 @@
 """Recorded Dify 0.15.3 traffic (copied from shared/traces/dify-0.15.3 into tests/fixtures/traces)."""
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -30,8 +31,9 @@ class Trace:
 
 
 def _split_http(raw: bytes) -> tuple[str, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\n\n")
-    lines = head.decode().split("\n")
+    # the probe recordings end their header lines with \r\n, the others with \n
+    head, body = [*re.split(rb"\r?\n\r?\n", raw, maxsplit=1), b""][:2]
+    lines = head.decode().replace("\r\n", "\n").split("\n")
     headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")

@@ -5,9 +5,9 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.response import Stream
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
+from app.controllers.responses import EventStream
 from app.guards import require_client_key
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.chat import ChatService
@@ -41,5 +41,5 @@ class ChatController(Controller):
     ) -> ChatCompletion | Response[Any]:
         result = await chat_service.complete(data, request.state.client_id)
         if isinstance(result, ChatStream):
-            return Stream(result, media_type="text/event-stream", headers=SSE_HEADERS)
+            return EventStream(result, headers=SSE_HEADERS)
         return result

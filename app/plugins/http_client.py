@@ -1,4 +1,4 @@
-"""The pooled httpx client: created at start-up, closed at shutdown, injected as `http_client`."""
+"""The pooled httpx client and its transport: created at start-up, closed at shutdown, injected as `http_client`."""
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -11,17 +11,21 @@ from litestar.di import Provide
 from litestar.plugins import InitPlugin
 
 from app.config import Settings
+from app.plugins.transports import AiohttpTransport
 
 
-def build_http_client(settings: Settings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        http2=settings.dify_http2,
-        timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-        limits=httpx.Limits(
-            max_connections=settings.dify_max_connections,
-            max_keepalive_connections=settings.dify_max_connections,
-        ),
+def build_timeout(settings: Settings) -> httpx.Timeout:
+    return httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+
+
+def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    """DIFY_TRANSPORT picks the connection pool; HTTP/2 needs httpx's own (aiohttp speaks HTTP/1.1 only)."""
+    if settings.dify_transport == "aiohttp" and not settings.dify_http2:
+        return AiohttpTransport(max_connections=settings.dify_max_connections)
+    limits = httpx.Limits(
+        max_connections=settings.dify_max_connections, max_keepalive_connections=settings.dify_max_connections
     )
+    return httpx.AsyncHTTPTransport(http2=settings.dify_http2, limits=limits, retries=1)
 
 
 def provide_http_client(state: State) -> httpx.AsyncClient:
@@ -40,7 +44,10 @@ class HTTPClientPlugin(InitPlugin):
 
     @asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncGenerator[None]:
-        client = build_http_client(self._settings)
+        transport = build_transport(self._settings)
+        # one pool: the client (for anything that wants the full httpx API) and DifyClient share the transport
+        client = httpx.AsyncClient(transport=transport, timeout=build_timeout(self._settings))
+        app.state.http_transport = transport
         app.state.http_client = client
         try:
             yield

@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPlugin
 
 from app.config import Settings
+from app.plugins.http_client import build_timeout
 from app.services.chat import ChatService
 from app.services.dify import DifyClient
 from app.services.models import ModelRegistry
@@ -42,7 +43,7 @@ class ServicesPlugin(InitPlugin):
     @asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncGenerator[None]:
         settings = self._settings
-        dify = DifyClient(app.state.http_client, settings.dify_api_base)
+        dify = DifyClient(app.state.http_transport, settings.dify_api_base, build_timeout(settings))
         registry = ModelRegistry(
             dify, settings.dify_api_keys, ttl=settings.models_cache_ttl, retry_after=settings.models_retry_seconds
         )

@@ -1,0 +1,517 @@
+"""StreamTranslator / AnswerState fed with decoded recorded Dify events; the SSE bytes are parsed back."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from app.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamError
+from app.schemas.dify import _Event
+from app.schemas.openai import ChatCompletionChunk, ErrorResponse
+from app.services.chunks import (
+    DONE,
+    PING_COMMENT,
+    REPLACED_NOTICE,
+    AnswerState,
+    StreamTranslator,
+    error_event,
+    usage_from_dify,
+)
+from app.services.streaming import decode_event
+from tests.traces import TRACES, load
+
+MODEL = "dify-echo"
+_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+
+
+@dataclass(frozen=True)
+class Expected:
+    name: str
+    answer: str
+    message_id: str
+    created: int
+    usage: dict[str, int]
+
+
+SUCCESSFUL = [
+    Expected(
+        "chat-streaming",
+        "Echo: Hello from the streaming trace",
+        "ae5a15f3-4633-481f-ace3-1a30668785a4",
+        1795462020,
+        {"prompt_tokens": 10, "completion_tokens": 6, "total_tokens": 16},
+    ),
+    Expected(
+        "agent-chat-streaming-toolcall",
+        "Echo: tool result: 2026-11-23 19:27:06",
+        "cedb6fb9-e2af-4749-9fdd-441bf43114fd",
+        1795462027,
+        # Dify's agent stream says total_tokens: 0
+        {"prompt_tokens": 34, "completion_tokens": 10, "total_tokens": 44},
+    ),
+    Expected(
+        "advanced-chat-streaming",
+        "Echo: Hello from the streaming trace",
+        "d5d23f46-348f-415e-a8ae-ca06591c3658",
+        1795462034,
+        {"prompt_tokens": 10, "completion_tokens": 6, "total_tokens": 16},
+    ),
+    Expected(
+        "chat-streaming-stopped",
+        "Echo: " + "".join(f"word{i} " for i in range(35)),
+        "c4b599f1-9d02-49ed-a4ba-de62a57ff650",
+        1795462022,
+        {"prompt_tokens": 498, "completion_tokens": 82, "total_tokens": 580},
+    ),
+]
+
+
+def recorded_events(name: str) -> list[_Event]:
+    """Each `data:` line of a recording through decode_event (what dify_events does)."""
+    events: list[_Event] = []
+    for line in load(name).body.split(b"\n"):
+        if line.startswith(b"data: "):
+            event = decode_event(line[6:])
+            assert event is not None, line[:80]
+            events.append(event)
+    return events
+
+
+def translate(events: list[_Event], include_usage: bool = False) -> tuple[bytes, StreamTranslator]:
+    translator = StreamTranslator(MODEL, include_usage)
+    out = b"".join(translator.feed(event) for event in events)
+    return out, translator
+
+
+def frames(out: bytes) -> list[bytes]:
+    """SSE frames of the gateway output; each must be one `data: ` line ended by a blank line."""
+    assert out.endswith(b"\n\n")
+    parts = out[:-2].split(b"\n\n")
+    for part in parts:
+        assert b"\n" not in part, part
+        assert part.startswith(b"data: "), part
+    return parts
+
+
+def chunk_dicts(out: bytes) -> list[dict[str, Any]]:
+    return [json.loads(frame[6:]) for frame in frames(out) if frame != b"data: [DONE]"]
+
+
+def content_of(chunks: list[dict[str, Any]]) -> str:
+    return "".join(
+        choice["delta"].get("content") or "" for chunk in chunks for choice in chunk["choices"] if "delta" in choice
+    )
+
+
+def replace_event() -> _Event:
+    event = decode_event(
+        b'{"event":"message_replace","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
+        b'"answer":"Replaced."}'
+    )
+    assert event is not None
+    return event
+
+
+# --- successful recorded streams ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expected", SUCCESSFUL, ids=lambda e: e.name)
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_recorded_stream_translation(expected: Expected, include_usage: bool) -> None:
+    out, translator = translate(recorded_events(expected.name), include_usage)
+
+    assert b"event:" not in out
+    all_frames = frames(out)
+    assert all_frames[-1] == b"data: [DONE]"
+    assert all_frames.count(b"data: [DONE]") == 1
+    assert out.endswith(DONE)
+
+    chunks = chunk_dicts(out)
+    for chunk in chunks:
+        assert chunk["id"] == f"chatcmpl-{expected.message_id}"
+        assert chunk["object"] == "chat.completion.chunk"
+        assert type(chunk["created"]) is int
+        assert chunk["created"] == expected.created
+        assert chunk["model"] == MODEL
+
+    # role exactly once, in the first chunk
+    first = chunks[0]["choices"][0]
+    assert first["delta"] == {"role": "assistant", "content": ""}
+    assert first["finish_reason"] is None
+    roles = [choice for chunk in chunks for choice in chunk["choices"] if "role" in choice["delta"]]
+    assert len(roles) == 1
+
+    # content deltas rebuild exactly the recorded answer (agent thoughts never leak in)
+    assert content_of(chunks) == expected.answer
+    assert translator.state.answer == expected.answer
+    assert all(choice["delta"].get("content") != "" for chunk in chunks[1:] for choice in chunk["choices"])
+
+    with_choices = [chunk for chunk in chunks if chunk["choices"]]
+    final = with_choices[-1]["choices"][0]
+    assert final["delta"] == {}
+    assert final["finish_reason"] == "stop"
+    for chunk in with_choices:
+        assert len(chunk["choices"]) == 1
+        assert chunk["choices"][0]["index"] == 0
+        assert chunk["choices"][0]["logprobs"] is None
+    assert [c["choices"][0]["finish_reason"] for c in with_choices[:-1]] == [None] * (len(with_choices) - 1)
+
+    usage_chunks = [chunk for chunk in chunks if "usage" in chunk]
+    if include_usage:
+        assert len(usage_chunks) == 1
+        assert chunks[-1] is usage_chunks[0]  # after the finish chunk, right before [DONE]
+        assert usage_chunks[0]["choices"] == []
+        assert usage_chunks[0]["usage"] == expected.usage
+    else:
+        assert usage_chunks == []
+        assert all(chunk["choices"] for chunk in chunks)
+
+    for frame in all_frames[:-1]:
+        decoded = _chunk_decoder.decode(frame[6:])
+        assert decoded.id == f"chatcmpl-{expected.message_id}"
+
+
+@pytest.mark.parametrize("expected", SUCCESSFUL, ids=lambda e: e.name)
+def test_answer_state_of_recorded_stream(expected: Expected) -> None:
+    state = AnswerState()
+    shown = [state.apply(event) for event in recorded_events(expected.name)]
+    assert "".join(text for text in shown if text) == expected.answer
+    assert state.answer == expected.answer
+    assert state.done
+    assert state.ended
+    assert state.message_id == expected.message_id
+    assert state.created == expected.created
+    assert state.usage is not None
+    assert msgspec.to_builtins(state.usage) == expected.usage
+    assert state.task_id is not None
+    assert state.conversation_id is not None
+    assert state.workflow_error is None
+
+
+def successful_chat_family_streams() -> list[str]:
+    names = sorted(p.name.removesuffix(".txt") for p in Path(TRACES).glob("*streaming*.txt"))
+    return [
+        n
+        for n in names
+        if not n.endswith(".request") and not n.startswith("workflow-") and "-err-" not in n and load(n).status == 200
+    ]
+
+
+def test_all_successful_streams_are_found() -> None:
+    names = successful_chat_family_streams()
+    assert {e.name for e in SUCCESSFUL} <= set(names)
+    assert len(names) >= 20
+
+
+@pytest.mark.parametrize("name", successful_chat_family_streams())
+def test_every_recorded_stream_reproduces_its_answer_and_usage(name: str) -> None:
+    raw = load(name).events()
+    answer = "".join(e["answer"] for e in raw if e["event"] in ("message", "agent_message"))
+    end = raw[-1]
+    assert end["event"] == "message_end"
+    usage = end["metadata"]["usage"]
+
+    out, translator = translate(recorded_events(name), include_usage=True)
+    chunks = chunk_dicts(out)
+    assert content_of(chunks) == answer
+    assert translator.state.answer == answer
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert sum("role" in c["choices"][0]["delta"] for c in chunks if c["choices"]) == 1
+    assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+        "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"],
+    }
+    assert {c["id"] for c in chunks} == {f"chatcmpl-{end['message_id']}"}
+    assert {c["created"] for c in chunks} == {end["created_at"]}
+    assert frames(out)[-1] == b"data: [DONE]"
+
+
+def test_agent_final_thought_is_not_added_to_the_answer() -> None:
+    events = recorded_events("agent-chat-streaming-toolcall")
+    raw = load("agent-chat-streaming-toolcall").events()
+    final_thought = [e for e in raw if e["event"] == "agent_thought"][-1]
+    assert final_thought["thought"] == "Echo: tool result: 2026-11-23 19:27:06"
+
+    out, _ = translate(events)
+    content = content_of(chunk_dicts(out))
+    assert content == final_thought["thought"]
+    assert content.count("Echo: tool result:") == 1
+
+
+def test_agent_thought_events_alone_show_nothing() -> None:
+    events = recorded_events("agent-chat-streaming-toolcall")
+    translator = StreamTranslator(MODEL, include_usage=True)
+    thoughts = [
+        e
+        for e, raw in zip(events, load("agent-chat-streaming-toolcall").events(), strict=True)
+        if raw["event"] == "agent_thought"
+    ]
+    assert len(thoughts) >= 2
+    assert [translator.feed(event) for event in thoughts] == [b""] * len(thoughts)
+
+
+def test_agent_usage_total_is_recomputed() -> None:
+    raw_end = load("agent-chat-streaming-toolcall").events()[-1]
+    assert raw_end["event"] == "message_end"
+    assert raw_end["metadata"]["usage"]["total_tokens"] == 0
+    out, _ = translate(recorded_events("agent-chat-streaming-toolcall"), include_usage=True)
+    usage = chunk_dicts(out)[-1]["usage"]
+    assert usage == {"prompt_tokens": 34, "completion_tokens": 10, "total_tokens": 44}
+
+
+def test_usage_from_dify_without_usage_is_zero() -> None:
+    usage = usage_from_dify(None)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (0, 0, 0)
+
+
+def test_advanced_chat_workflow_events_show_nothing_before_the_answer() -> None:
+    events = recorded_events("advanced-chat-streaming")
+    translator = StreamTranslator(MODEL, include_usage=False)
+    outputs = [translator.feed(event) for event in events]
+    raw = load("advanced-chat-streaming").events()
+    first_text = next(i for i, e in enumerate(raw) if e["event"] == "message" and e["answer"])
+    assert outputs[:first_text] == [b""] * first_text
+    assert outputs[first_text].count(b'"role":"assistant"') == 1
+
+
+def test_each_content_event_is_one_flushable_output() -> None:
+    events = recorded_events("chat-streaming")
+    translator = StreamTranslator(MODEL, include_usage=False)
+    outputs = [translator.feed(event) for event in events]
+    # role + first delta, second delta, empty delta shows nothing, then finish + [DONE]
+    assert [len(frames(out)) if out else 0 for out in outputs] == [2, 1, 0, 2]
+    assert outputs[-1].endswith(DONE)
+
+
+def test_stream_with_only_message_end_still_opens_with_role() -> None:
+    end = recorded_events("chat-streaming")[-1]
+    out, _ = translate([end], include_usage=True)
+    chunks = chunk_dicts(out)
+    assert [c["choices"][0]["delta"] if c["choices"] else None for c in chunks] == [
+        {"role": "assistant", "content": ""},
+        {},
+        None,
+    ]
+    assert chunks[1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[0]["id"] == "chatcmpl-ae5a15f3-4633-481f-ace3-1a30668785a4"
+    assert out.endswith(DONE)
+
+
+def test_json_special_characters_in_content_round_trip() -> None:
+    text = 'quote " backslash \\ newline \n tab \t héllo 世界 </script>'
+    payload = json.dumps(
+        {"event": "message", "conversation_id": "c", "message_id": "m", "created_at": 7, "task_id": "t", "answer": text}
+    ).encode()
+    event = decode_event(payload)
+    assert event is not None
+    out, _ = translate([event])
+    chunks = chunk_dicts(out)
+    assert content_of(chunks) == text
+    assert chunks[0]["id"] == "chatcmpl-m"
+    assert chunks[0]["created"] == 7
+
+
+def test_model_name_is_json_encoded() -> None:
+    end = recorded_events("chat-streaming")[-1]
+    translator = StreamTranslator('we"ird\\model', include_usage=False)
+    chunks = chunk_dicts(translator.feed(end))
+    assert {c["model"] for c in chunks} == {'we"ird\\model'}
+
+
+# --- message_replace and message_file -------------------------------------------------------------------
+
+
+def test_message_replace_after_partial_answer() -> None:
+    events = recorded_events("chat-streaming")
+    *body, end = events
+    out, translator = translate([*body, replace_event(), end], include_usage=False)
+    content = content_of(chunk_dicts(out))
+    partial = "Echo: Hello from the streaming trace"
+    assert content.startswith(partial)
+    assert content.endswith("Replaced.")
+    assert content == partial + REPLACED_NOTICE + "Replaced."
+    assert translator.state.answer == "Replaced."
+    assert out.endswith(DONE)
+
+
+def test_answer_state_message_replace_resets_the_answer() -> None:
+    state = AnswerState()
+    for event in recorded_events("chat-streaming")[:2]:
+        state.apply(event)
+    assert state.answer == "Echo: Hello from the streaming trace"
+    shown = state.apply(replace_event())
+    assert shown is not None
+    assert shown.endswith("Replaced.")
+    assert state.answer == "Replaced."
+    # message ids come from the first event, not the replacement
+    assert state.message_id == "ae5a15f3-4633-481f-ace3-1a30668785a4"
+
+
+def test_message_file_image_from_assistant_is_markdown() -> None:
+    event = decode_event(
+        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
+        b'"id":"f","type":"image","belongs_to":"assistant","url":"https://files.example/cat.png"}'
+    )
+    assert event is not None
+    state = AnswerState()
+    shown = state.apply(event)
+    assert shown is not None
+    assert "![image](https://files.example/cat.png)" in shown
+    assert state.answer == shown
+
+
+def test_message_file_from_user_shows_nothing() -> None:
+    event = decode_event(
+        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
+        b'"id":"f","type":"image","belongs_to":"user","url":"https://files.example/cat.png"}'
+    )
+    assert event is not None
+    state = AnswerState()
+    assert state.apply(event) is None
+    assert state.answer == ""
+
+
+def test_message_file_carrying_text_is_text() -> None:
+    event = decode_event(
+        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
+        b'"id":"m","answer":"chunk of text","from_variable_selector":null}'
+    )
+    assert event is not None
+    out, translator = translate([event])
+    assert content_of(chunk_dicts(out)) == "chunk of text"
+    assert translator.state.answer == "chunk of text"
+
+
+# --- errors ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("chat-err-upstream-streaming", "completion_request_error"),
+        ("agent-chat-err-upstream-streaming", "completion_request_error"),
+        ("advanced-chat-err-upstream-streaming", "invalid_param"),
+    ],
+)
+def test_recorded_error_event_raises_upstream_error(name: str, code: str) -> None:
+    events = recorded_events(name)
+    *before, error = events
+    translator = StreamTranslator(MODEL, include_usage=True)
+    assert b"".join(translator.feed(event) for event in before) == b""
+    with pytest.raises(GatewayError) as info:
+        translator.feed(error)
+    exc = info.value
+    assert isinstance(exc, UpstreamError)
+    assert exc.status_code == 502
+    assert exc.error_type == "api_error"
+    assert exc.code == code
+    assert "fakellm: simulated upstream failure" in exc.message
+    assert translator.state.ended
+    assert not translator.state.done
+
+
+def test_advanced_chat_run_failed_event_message() -> None:
+    *_, error = recorded_events("advanced-chat-err-upstream-streaming")
+    with pytest.raises(UpstreamError) as info:
+        AnswerState().apply(error)
+    assert "Run failed:" in info.value.message
+
+
+def test_error_event_with_client_error_status_is_not_upstream() -> None:
+    event = decode_event(
+        b'{"event":"error","conversation_id":"c","message_id":"m","created_at":1,'
+        b'"code":"not_found","status":404,"message":"Conversation Not Exists."}'
+    )
+    assert event is not None
+    with pytest.raises(NotFoundError) as info:
+        AnswerState().apply(event)
+    assert info.value.status_code == 404
+
+
+def test_error_event_without_status_is_a_server_error() -> None:
+    event = decode_event(b'{"event":"error","message_id":"m","created_at":1,"code":"internal_server_error"}')
+    assert event is not None
+    with pytest.raises(GatewayError) as info:
+        AnswerState().apply(event)
+    assert info.value.status_code == 500
+
+
+def test_incomplete_error_without_terminal_event() -> None:
+    events = recorded_events("chat-streaming")[:-1]  # message_end lost
+    out, translator = translate(events)
+    assert not out.endswith(DONE)
+    assert not translator.state.done
+    assert not translator.state.ended
+    error = translator.state.incomplete_error()
+    assert isinstance(error, UpstreamError)
+    assert error.status_code == 502
+    assert error.code == "upstream_incomplete"
+
+
+def test_incomplete_error_after_failed_workflow_names_the_failure() -> None:
+    events = recorded_events("advanced-chat-err-upstream-streaming")[:-1]  # the error event lost
+    state = AnswerState()
+    for event in events:
+        assert state.apply(event) is None
+    assert state.workflow_error is not None
+    error = state.incomplete_error()
+    assert isinstance(error, UpstreamError)
+    assert error.code == "workflow_failed"
+    assert "fakellm: simulated upstream failure" in error.message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UpstreamError("Dify closed the stream", code="upstream_incomplete"),
+        UpstreamError("no code given"),
+        InvalidRequestError("bad messages", param="messages", code="invalid_value"),
+        GatewayError("bare"),
+    ],
+    ids=["upstream", "default-code", "invalid-request", "bare"],
+)
+def test_error_event_bytes(error: GatewayError) -> None:
+    out = error_event(error)
+    assert out.startswith(b"data: ")
+    assert out.endswith(b"\n\n")
+    assert out.count(b"\n") == 2
+    body = json.loads(out[6:])
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"] == {
+        "message": error.message,
+        "type": error.error_type,
+        "param": error.param,
+        "code": error.code,
+    }
+    msgspec.json.decode(out[6:], type=ErrorResponse)
+
+
+def test_error_event_of_upstream_error_defaults() -> None:
+    body = json.loads(error_event(UpstreamError("boom"))[6:])
+    assert body == {"error": {"message": "boom", "type": "api_error", "param": None, "code": "upstream_error"}}
+
+
+def test_ping_comment_is_an_sse_comment() -> None:
+    assert PING_COMMENT.startswith(b":")
+    assert PING_COMMENT.endswith(b"\n\n")
+    assert b"data" not in PING_COMMENT
+
+
+# --- decode_event ---------------------------------------------------------------------------------------
+
+
+def test_decode_event_ignores_unknown_events() -> None:
+    assert decode_event(b'{"event":"something_new","conversation_id":"c"}') is None
+
+
+def test_decode_event_rejects_malformed_json() -> None:
+    with pytest.raises(UpstreamError) as info:
+        decode_event(b'{"event": "message", "answer": ')
+    assert info.value.code == "upstream_malformed"

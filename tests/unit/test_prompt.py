@@ -1,0 +1,166 @@
+"""OpenAI `messages` -> Dify query and files."""
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from app.errors import InvalidRequestError
+from app.schemas.dify import DifyFile
+from app.schemas.openai import ChatMessage
+from app.services.prompt import Prompt, build_prompt, message_text
+
+
+def messages(*items: dict[str, Any]) -> list[ChatMessage]:
+    """Messages as a client sends them (JSON), decoded like the request body."""
+    return msgspec.json.decode(msgspec.json.encode(list(items)), type=list[ChatMessage])
+
+
+def image(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": value}
+
+
+def test_single_user_message_is_the_query() -> None:
+    prompt = build_prompt(messages({"role": "user", "content": "Hello from the streaming trace"}))
+    assert prompt == Prompt(query="Hello from the streaming trace")
+    assert prompt.files == ()
+    assert prompt.data_urls == ()
+
+
+def test_history_becomes_a_transcript_in_order() -> None:
+    prompt = build_prompt(
+        messages(
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": "What is 2+2?"},
+        )
+    )
+    query = prompt.query
+    assert query.endswith("What is 2+2?")
+    paragraphs = query.split("\n\n")
+    assert paragraphs == [
+        "System: Be brief.",
+        "User: Hi",
+        "Assistant: Hello! How can I help?",
+        "User: What is 2+2?",
+    ]
+    assert query.index("System: ") < query.index("User: ") < query.index("Assistant: ")
+
+
+def test_developer_role_is_labelled_like_system() -> None:
+    prompt = build_prompt(
+        messages({"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "Hello"})
+    )
+    assert prompt.query.split("\n\n") == ["System: Answer in French.", "User: Hello"]
+    assert "developer" not in prompt.query.lower()
+
+
+def test_array_content_text_parts_are_joined() -> None:
+    prompt = build_prompt(messages({"role": "user", "content": [text("first part"), text("second part")]}))
+    assert prompt.query == "first part\nsecond part"
+
+
+def test_unknown_content_parts_are_skipped() -> None:
+    prompt = build_prompt(
+        messages({"role": "user", "content": [text("hi"), {"type": "input_audio", "input_audio": {"data": "x"}}]})
+    )
+    assert prompt.query == "hi"
+
+
+def test_assistant_tool_calls_without_content() -> None:
+    prompt = build_prompt(
+        messages(
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C, sunny"},
+            {"role": "user", "content": "Thanks, and tomorrow?"},
+        )
+    )
+    paragraphs = prompt.query.split("\n\n")
+    assert paragraphs[1].startswith("Assistant: ")
+    assert "get_weather" in paragraphs[1]
+    assert "None" not in paragraphs[1]
+    assert paragraphs[2] == "Tool: 18C, sunny"
+    assert paragraphs[-1] == "User: Thanks, and tomorrow?"
+
+
+def test_message_text_of_content_none_without_tool_calls_is_empty() -> None:
+    (message,) = messages({"role": "assistant", "content": None})
+    assert message_text(message) == ""
+
+
+def test_http_image_url_becomes_remote_file() -> None:
+    prompt = build_prompt(
+        messages({"role": "user", "content": [text("What is this?"), image("https://img.example/cat.png")]})
+    )
+    assert prompt.files == (DifyFile(type="image", transfer_method="remote_url", url="https://img.example/cat.png"),)
+    assert prompt.data_urls == ()
+    assert prompt.query.startswith("What is this?")
+
+
+def test_data_url_is_left_for_upload() -> None:
+    url = "data:image/png;base64,iVBORw0KGgo="
+    prompt = build_prompt(messages({"role": "user", "content": [text("Describe"), image(url)]}))
+    assert prompt.data_urls == (url,)
+    assert prompt.files == ()
+
+
+def test_image_only_message_is_accepted() -> None:
+    prompt = build_prompt(messages({"role": "user", "content": [image("http://img.example/a.jpg")]}))
+    assert prompt.query.strip() != ""
+    assert len(prompt.files) == 1
+
+
+def test_only_the_last_user_messages_images_are_attached() -> None:
+    prompt = build_prompt(
+        messages(
+            {"role": "user", "content": [text("first"), image("https://img.example/old.png")]},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": [text("second"), image("https://img.example/new.png")]},
+        )
+    )
+    assert [f.url for f in prompt.files] == ["https://img.example/new.png"]
+
+
+def test_unsupported_image_url_scheme_is_rejected() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        build_prompt(messages({"role": "user", "content": [image("ftp://img.example/a.png")]}))
+    assert info.value.param == "messages"
+    assert info.value.status_code == 400
+
+
+def test_empty_messages_rejected() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        build_prompt([])
+    assert info.value.param == "messages"
+    assert info.value.status_code == 400
+    assert info.value.error_type == "invalid_request_error"
+
+
+def test_no_user_message_rejected() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        build_prompt(messages({"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hi there"}))
+    assert info.value.param == "messages"
+    assert "user" in info.value.message
+
+
+@pytest.mark.parametrize("content", ["", "   \n"])
+def test_empty_single_user_message_rejected(content: str) -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        build_prompt(messages({"role": "user", "content": content}))
+    assert info.value.param == "messages"

@@ -35,6 +35,12 @@ GATEWAY_CHAT = json.dumps({"model": "bench", "messages": [{"role": "user", "cont
 GATEWAY_STREAM = json.dumps(
     {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "Hello from the benchmark"}]}
 )
+GATEWAY_UNPACED = json.dumps(
+    {"model": "bench", "stream": True, "messages": [{"role": "user", "content": "unpaced, as fast as it goes"}]}
+)
+DIRECT_UNPACED = json.dumps(
+    {"inputs": {}, "query": "unpaced, as fast as it goes", "user": "bench", "response_mode": "streaming"}
+)
 GATEWAY_SLOW = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": "slow please"}]})
 DIRECT_CHAT = json.dumps(
     {"inputs": {}, "query": "Hello from the benchmark", "user": "bench", "response_mode": "blocking"}
@@ -174,12 +180,13 @@ def _stream_figures(stats: StreamStats) -> dict[str, float]:
     }
 
 
-def streaming(gw: int, up: int, concurrency: int, duration: int) -> dict[str, Any]:
+def streaming(gw: int, up: int, concurrency: int, duration: int, *, paced: bool = True) -> dict[str, Any]:
+    gateway_body, direct_body = (GATEWAY_STREAM, DIRECT_STREAM) if paced else (GATEWAY_UNPACED, DIRECT_UNPACED)
     through = _streams(
-        gw, "/v1/chat/completions", GATEWAY_STREAM, _gateway_headers(), concurrency=concurrency, duration=duration
+        gw, "/v1/chat/completions", gateway_body, _gateway_headers(), concurrency=concurrency, duration=duration
     )
     direct = _streams(
-        up, "/v1/chat-messages", DIRECT_STREAM, _direct_headers(), concurrency=concurrency, duration=duration
+        up, "/v1/chat-messages", direct_body, _direct_headers(), concurrency=concurrency, duration=duration
     )
     g, d = _stream_figures(through), _stream_figures(direct)
     return {
@@ -239,6 +246,12 @@ def table(results: dict[str, Any]) -> str:
             f"| streaming c={key}: first chunk p50 ms | {g['first_chunk_p50_ms']:.2f} | {d['first_chunk_p50_ms']:.2f} "
             f"| +{case['added_first_chunk_p50_ms']:.2f} ms |"
         )
+    for key, case in results.get("streaming_unpaced", {}).items():
+        g, d = case["gateway"], case["direct"]
+        rows.append(
+            f"| streaming c={key}, upstream unpaced (CPU-bound): chunks/s | {g['chunks_per_s']:.0f} "
+            f"| {d['chunks_per_s']:.0f} | {case['ratio']:.1%} |"
+        )
     if "open_streams" in results:
         case = results["open_streams"]
         rows.append(
@@ -276,6 +289,7 @@ def main() -> None:
             results["streaming"] = {
                 str(c): streaming(gw, up, c, args.duration) for c in ([32] if args.quick else [1, 32])
             }
+            results["streaming_unpaced"] = {"32": streaming(gw, up, 32, args.duration, paced=False)}
             if not args.quick:
                 results["open_streams"] = open_streams(gw, pid, up, 1000)
         if not args.quick:

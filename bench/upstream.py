@@ -1,7 +1,7 @@
 """A fast Dify double for the benchmark: precomputed bytes in the recorded 0.15.3 wire format.
 
 Blocking answers are one JSON body; streams are BENCH_CHUNKS `message` events and a `message_end`, each written
-separately. A query containing `slow` streams BENCH_SLOW_CHUNKS events BENCH_SLOW_DELAY seconds apart (case 3).
+separately, one a millisecond (`unpaced` in the query: back to back). A query containing `slow` streams BENCH_SLOW_CHUNKS events BENCH_SLOW_DELAY seconds apart (case 3).
 """
 
 import asyncio
@@ -19,6 +19,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 CHUNKS = int(os.environ.get("BENCH_CHUNKS", "200"))
 SLOW_CHUNKS = int(os.environ.get("BENCH_SLOW_CHUNKS", "10"))
 SLOW_DELAY = float(os.environ.get("BENCH_SLOW_DELAY", "1.0"))
+# Paced like a (very fast) model: one event a millisecond per stream. A query with `unpaced` sends them back to back.
+CHUNK_INTERVAL = float(os.environ.get("BENCH_CHUNK_INTERVAL", "0.001"))
 
 _ENVELOPE = {
     "conversation_id": "dbddfea2-0ddb-4e49-b37f-f2f40826081c",
@@ -98,12 +100,20 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if request.response_mode != "streaming":
         await _send_json(send, BLOCKING)
         return
+    await _stream(request.query, send)
+
+
+async def _stream(query: str, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": _SSE})
-    if "slow" in request.query:
+    if "slow" in query:
         for index in range(SLOW_CHUNKS):
             await asyncio.sleep(SLOW_DELAY)
             await send({"type": "http.response.body", "body": _message(f"slow{index} "), "more_body": True})
+    elif "unpaced" in query or not CHUNK_INTERVAL:
+        for chunk in STREAM:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
     else:
         for chunk in STREAM:
+            await asyncio.sleep(CHUNK_INTERVAL)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": MESSAGE_END, "more_body": False})

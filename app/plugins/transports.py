@@ -7,6 +7,7 @@ so the rest of the gateway sees only httpx.
 
 import aiohttp
 import httpx
+import yarl
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -40,6 +41,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, yarl.URL] = {}  # parsed once: the gateway calls a handful of fixed URLs
 
     def _open(self) -> aiohttp.ClientSession:
         # created lazily: aiohttp binds its session to the running event loop
@@ -59,10 +61,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             total=None, connect=timeout.get("pool"), sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
         )
         content = request.content  # the gateway always sends bodies it has built in memory
+        raw_url = str(request.url)
+        url = self._urls.get(raw_url)
+        if url is None:
+            url = yarl.URL(raw_url, encoded=True)
+            if len(self._urls) < 256:
+                self._urls[raw_url] = url
         try:
             response = await session.request(
                 request.method,
-                str(request.url),
+                url,
                 headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,

@@ -10,11 +10,11 @@ import anyio
 from app.errors import InvalidRequestError, model_not_found
 from app.schemas.dify import ChatMessageRequest, DifyFile
 from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, Usage
-from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, usage_from_dify
+from app.services.chunks import AnswerState, StreamTranslator, usage_from_dify
 from app.services.dify import DifyClient
 from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
 from app.services.prompt import Prompt, build_prompt
-from app.services.streaming import ChatStream, dify_events
+from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -117,14 +117,11 @@ class ChatService:
         then a real HTTP error. A keep-alive ping commits early so slow agents still stream promptly."""
         response = await self._dify.chat_stream(app.key, dify_request)
         translator = StreamTranslator(model, include_usage)
-        events = dify_events(response)
+        batches = dify_event_batches(response)
         head = b""
         try:
-            async for event in events:
-                if event is None:
-                    head = PING_COMMENT
-                    break
-                head = translator.feed(event)
+            async for batch in batches:
+                head = translate_batch(translator, batch)
                 if head:
                     break
             else:
@@ -134,7 +131,7 @@ class ChatService:
                 await response.aclose()
             raise
         return ChatStream(
-            head, translator, events, response, partial(self._dify.stop_chat, app.key, user=dify_request.user)
+            head, translator, batches, response, partial(self._dify.stop_chat, app.key, user=dify_request.user)
         )
 
 

@@ -59,7 +59,12 @@ class DifyClient:
         """Headers for a JSON POST, built once per key."""
         headers = self._headers.get(key)
         if headers is None:
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": USER_AGENT}
+            headers = {
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "application/json",
+                "Accept-Encoding": "identity",  # event streams are relayed as they come, never compressed
+                "User-Agent": USER_AGENT,
+            }
             self._headers[key] = headers
         return headers
 

@@ -22,8 +22,22 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         buffer = self._buffer + chunk if self._buffer else chunk
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        if self._has_field or b"\r" in buffer:
+            lines = buffer.split(b"\n")
+            self._buffer = lines.pop()
+            return self._lines(lines)
+        # Fast path for the usual shape, `data: <one line>\n\n`: split at blank lines, not at every line.
+        blocks = buffer.split(b"\n\n")
+        self._buffer = blocks.pop()
+        events: list[bytes] = []
+        for block in blocks:
+            if block.startswith(b"data: ") and b"\n" not in block:
+                events.append(block[6:])
+            else:
+                events.extend(self._lines([*block.split(b"\n"), b""]))
+        return events
+
+    def _lines(self, lines: list[bytes]) -> list[bytes]:
         events: list[bytes] = []
         for raw in lines:
             line = raw[:-1] if raw.endswith(b"\r") else raw
@@ -37,12 +51,10 @@ class SSEParser:
 
     def close(self) -> list[bytes]:
         """End of input: an event still missing its blank line is delivered if it has data."""
-        events: list[bytes] = []
-        if self._buffer:
-            self._field(self._buffer.rstrip(b"\r"))
-            self._buffer = b""
+        events = self._lines(self._buffer.split(b"\n")) if self._buffer else []
         if self._data:
             events.append(b"\n".join(self._data))
+        self._buffer = b""
         self._data = []
         self._has_field = False
         return events

@@ -11,7 +11,7 @@ import msgspec
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import IGNORED_EVENTS, DifyEvent, _Event
 from app.services.chunks import PING_COMMENT, StreamTranslator, error_event
-from app.services.sse import PING, iter_sse
+from app.services.sse import PING, SSEParser
 
 logger = logging.getLogger("opendify.stream")
 
@@ -30,20 +30,53 @@ def decode_event(raw: bytes) -> _Event | None:
         raise UpstreamError("Dify sent a malformed stream event", code="upstream_malformed") from exc
 
 
-async def dify_events(response: httpx.Response) -> AsyncIterator[_Event | None]:
-    """Decoded events, None for a keep-alive ping. httpx failures become gateway errors."""
-    try:
-        async for raw in iter_sse(response.aiter_bytes()):
-            if raw == PING:
-                yield None
-                continue
+def _decode_batch(payloads: list[bytes]) -> list[_Event | None]:
+    batch: list[_Event | None] = []
+    for raw in payloads:
+        if raw == PING:
+            batch.append(None)
+        else:
             event = decode_event(raw)
             if event is not None:
-                yield event
+                batch.append(event)
+    return batch
+
+
+async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[_Event | None]]:
+    """The events of each network read (None for a keep-alive ping): what arrived together is relayed together,
+    in one write to the client. httpx failures become gateway errors."""
+    parser = SSEParser()
+    try:
+        async for chunk in response.aiter_raw():  # requests ask for identity encoding
+            batch = _decode_batch(parser.feed(chunk))
+            if batch:
+                yield batch
     except httpx.TimeoutException as exc:
         raise UpstreamTimeoutError("Dify stopped sending events (read timeout)") from exc
     except httpx.TransportError as exc:
         raise UpstreamError(f"The connection to Dify failed mid-stream ({type(exc).__name__})") from exc
+    tail = _decode_batch(parser.close())
+    if tail:
+        yield tail
+
+
+async def dify_events(response: httpx.Response) -> AsyncIterator[_Event | None]:
+    async for batch in dify_event_batches(response):
+        for event in batch:
+            yield event
+
+
+def translate_batch(translator: StreamTranslator, batch: list[_Event | None]) -> bytes:
+    """SSE bytes for a batch of events; stops at Dify's terminal event. An `error` event raises GatewayError."""
+    parts: list[bytes] = []
+    for event in batch:
+        if event is None:
+            parts.append(PING_COMMENT)
+            continue
+        parts.append(translator.feed(event))
+        if translator.state.ended:
+            break
+    return b"".join(parts)
 
 
 class ChatStream:
@@ -53,13 +86,13 @@ class ChatStream:
         self,
         head: bytes,
         translator: StreamTranslator,
-        events: AsyncIterator[_Event | None],
+        batches: AsyncIterator[list[_Event | None]],
         response: httpx.Response,
         stop: Callable[..., Awaitable[None]],
     ) -> None:
         self._head = head
         self._translator = translator
-        self._events = events
+        self._batches = batches
         self._response = response
         self._stop = stop
 
@@ -74,12 +107,9 @@ class ChatStream:
             yield self._head
             if upstream_over:
                 return
-            async for event in self._events:
-                if event is None:
-                    yield PING_COMMENT
-                    continue
+            async for batch in self._batches:
                 try:
-                    out = translator.feed(event)
+                    out = translate_batch(translator, batch)
                 finally:
                     upstream_over = translator.state.ended
                 if out:

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -100,7 +101,38 @@ def upstream() -> Iterator[int]:
 
 
 @contextmanager
-def gateway(upstream_port: int, transport: str, workers: int = 1) -> Iterator[tuple[int, int]]:
+def tls_upstream() -> Iterator[tuple[int, str]]:
+    """The same double behind TLS with HTTP/2 (hypercorn, ALPN h2 and http/1.1) and a throwaway certificate."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = f"{tmp}/cert.pem", f"{tmp}/key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        command = [sys.executable, "-m", "hypercorn", "bench.upstream:app", "--bind", f"{HOST}:{port}"]
+        command += ["--certfile", cert, "--keyfile", key, "--worker-class", "uvloop", "--log-level", "warning"]
+        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "BENCH_SLOW_DELAY": "1.0"})
+        try:
+            deadline = time.monotonic() + 30
+            context = ssl.create_default_context(cafile=cert)
+            while True:
+                try:
+                    with urllib.request.urlopen(f"https://{HOST}:{port}/v1/info", context=context, timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            yield port, cert
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def gateway(upstream_port: int, transport: str, workers: int = 1, cert: str | None = None) -> Iterator[tuple[int, int]]:
     port = free_port()
     env = {
         "VALID_API_KEYS": CLIENT_KEY,
@@ -110,6 +142,8 @@ def gateway(upstream_port: int, transport: str, workers: int = 1) -> Iterator[tu
         "DIFY_MAX_CONNECTIONS": "2000",
         "LOG_LEVEL": "WARNING",
     }
+    if cert is not None:  # HTTP/2 needs TLS here; the gateway trusts the throwaway certificate
+        env |= {"DIFY_API_BASE": f"https://{HOST}:{upstream_port}/v1", "DIFY_HTTP2": "true", "SSL_CERT_FILE": cert}
     with tempfile.TemporaryDirectory() as empty, serve("app:create_app", port, env, workers, factory=True) as process:
         del empty
         wait_for(f"http://{HOST}:{port}/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"}, b'"bench"')
@@ -159,13 +193,15 @@ def _direct_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {APP_KEY}"}
 
 
-def non_streaming(gw: int, up: int, concurrency: int, duration: int) -> dict[str, Any]:
+def non_streaming(gw: int, up: int, concurrency: int, duration: int, scheme: str = "http") -> dict[str, Any]:
     through = wrk(f"http://{HOST}:{gw}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), concurrency, duration)
-    direct = wrk(f"http://{HOST}:{up}/v1/chat-messages", DIRECT_CHAT, _direct_headers(), concurrency, duration)
+    direct = wrk(f"{scheme}://{HOST}:{up}/v1/chat-messages", DIRECT_CHAT, _direct_headers(), concurrency, duration)
     return {"gateway": through, "direct": direct, "ratio": through["rps"] / direct["rps"]}
 
 
 def _streams(port: int, path: str, body: str, headers: dict[str, str], **kwargs: Any) -> StreamStats:
+    if kwargs.get("tls") is None:
+        kwargs.pop("tls", None)
     request = http_request(HOST, port, path, body.encode(), headers)
     return uvloop.run(run_streams(HOST, port, request, **kwargs))
 
@@ -180,13 +216,15 @@ def _stream_figures(stats: StreamStats) -> dict[str, float]:
     }
 
 
-def streaming(gw: int, up: int, concurrency: int, duration: int, *, paced: bool = True) -> dict[str, Any]:
+def streaming(
+    gw: int, up: int, concurrency: int, duration: int, *, paced: bool = True, tls: ssl.SSLContext | None = None
+) -> dict[str, Any]:
     gateway_body, direct_body = (GATEWAY_STREAM, DIRECT_STREAM) if paced else (GATEWAY_UNPACED, DIRECT_UNPACED)
     through = _streams(
         gw, "/v1/chat/completions", gateway_body, _gateway_headers(), concurrency=concurrency, duration=duration
     )
     direct = _streams(
-        up, "/v1/chat-messages", direct_body, _direct_headers(), concurrency=concurrency, duration=duration
+        up, "/v1/chat-messages", direct_body, _direct_headers(), concurrency=concurrency, duration=duration, tls=tls
     )
     g, d = _stream_figures(through), _stream_figures(direct)
     return {
@@ -272,6 +310,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def compare_transport(up: int, transport: str, duration: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`http2`: httpx's own transport over HTTP/2 (TLS) to a TLS upstream; direct figures use that upstream too."""
+    if transport != "http2":
+        with gateway(up, transport) as (gw, _):
+            return non_streaming(gw, up, 32, duration), streaming(gw, up, 32, duration)
+    with tls_upstream() as (tls_port, cert), gateway(tls_port, "httpx", cert=cert) as (gw, _):
+        tls = ssl.create_default_context(cafile=cert)
+        return non_streaming(gw, tls_port, 32, duration, "https"), streaming(gw, tls_port, 32, duration, tls=tls)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--transport", default="aiohttp", help="DIFY_TRANSPORT for the main run")
@@ -308,9 +356,7 @@ def main() -> None:
             }
         transports: dict[str, Any] = {}
         for transport in filter(None, args.transports.split(",")):
-            with gateway(up, transport) as (gw, _):
-                chat = non_streaming(gw, up, 32, args.duration)
-                stream = streaming(gw, up, 32, args.duration)
+            chat, stream = compare_transport(up, transport, args.duration)
             transports[transport] = {
                 "rps": chat["gateway"]["rps"],
                 "direct_rps": chat["direct"]["rps"],

@@ -1,6 +1,7 @@
 """A small asyncio HTTP/1.1 load driver for streams (wrk cannot time a first chunk or count SSE events)."""
 
 import asyncio
+import ssl
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -65,7 +66,14 @@ async def _one_stream(
 
 
 async def run_streams(
-    host: str, port: int, request: bytes, *, concurrency: int, duration: float | None = None, total: int | None = None
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    concurrency: int,
+    duration: float | None = None,
+    total: int | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> StreamStats:
     """`concurrency` connections, each sending one request after another (keep-alive) until `duration` seconds
     have passed, or until `total` streams were started in all."""
@@ -75,7 +83,7 @@ async def run_streams(
     remaining = [total if total is not None else 1 << 62]
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20, ssl=tls)
         try:
             while time.perf_counter() < deadline and remaining[0] > 0:
                 remaining[0] -= 1
@@ -87,7 +95,7 @@ async def run_streams(
                 if not ok:
                     stats.errors += 1
                     writer.close()
-                    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+                    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20, ssl=tls)
         finally:
             writer.close()
 

@@ -86,7 +86,15 @@ class UpstreamTimeoutError(GatewayError):
     default_code = "upstream_timeout"
 
 
-def model_not_found(model: str) -> NotFoundError:
+def model_not_found(model: str, undiscovered: int = 0) -> GatewayError:
+    if undiscovered:
+        # not a plain 404: the model may well exist behind an app Dify did not describe yet
+        return UpstreamError(
+            f"The model `{model}` is not among the apps discovered so far, and {undiscovered} configured Dify "
+            "app(s) could not be reached to learn their names; retry shortly.",
+            code="model_discovery_failed",
+            param="model",
+        )
     return NotFoundError(
         f"The model `{model}` does not exist. GET /v1/models lists the Dify apps this gateway serves.",
         code="model_not_found",

@@ -169,7 +169,9 @@ def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, duration
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     Path(handle.name).unlink()
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if "50" not in latency or "99" not in latency:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = int(non_2xx.group(1)) if non_2xx else 0

@@ -35,5 +35,5 @@ class ModelsController(Controller):
         model_id = model.lstrip("/")
         app = await model_registry.resolve(model_id)
         if app is None:
-            raise model_not_found(model_id)
+            raise model_not_found(model_id, model_registry.undiscovered)
         return app.to_model()

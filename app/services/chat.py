@@ -52,7 +52,7 @@ class ChatService:
         prompt = build_prompt(request.messages)
         app = await self._registry.resolve(request.model)
         if app is None:
-            raise model_not_found(request.model)
+            raise model_not_found(request.model, self._registry.undiscovered)
         if app.mode is not None and app.mode not in CHAT_MODES:
             raise InvalidRequestError(
                 f"The model `{app.id}` is a Dify {app.mode} app; chat completions serve chat, agent and chatflow apps.",

@@ -72,6 +72,11 @@ class ModelRegistry:
     def configured(self) -> int:
         return len(self._keys)
 
+    @property
+    def undiscovered(self) -> int:
+        """Configured apps whose name is still unknown (Dify unreachable, or the key rejected)."""
+        return len(self._keys) - len(self._found)
+
     def _due(self) -> list[int]:
         return [i for i in range(len(self._keys)) if i not in self._fresh and i not in self._failed]
 

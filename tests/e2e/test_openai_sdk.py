@@ -261,3 +261,18 @@ def test_client_disconnect_stops_the_dify_task(client: openai.OpenAI, dify: Dify
     assert stops, "the gateway did not stop the Dify task"
     task_id = stops[0].path.split("/")[3]
     assert task_id in dify.stopped
+
+
+def test_unknown_model_while_dify_is_unreachable_is_a_gateway_error() -> None:
+    settings = Settings(
+        valid_api_keys=(CLIENT_KEY,), dify_api_keys=(DifyAppKey("app-x"),), dify_api_base="http://127.0.0.1:9/v1"
+    )
+    with (
+        ServerThread(create_app(settings)) as server,
+        openai.OpenAI(base_url=f"{server.url}/v1", api_key=CLIENT_KEY, max_retries=0) as sdk,
+    ):
+        assert list(sdk.models.list()) == []  # discovery failed: logged, not fatal
+        with pytest.raises(openai.InternalServerError) as raised:
+            sdk.chat.completions.create(model="my-app", messages=[{"role": "user", "content": "hi"}])
+        assert raised.value.status_code == 502
+        assert raised.value.code == "model_discovery_failed"

@@ -3,7 +3,7 @@
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from typing import Literal, TypeVar
+from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -11,8 +11,6 @@ from dotenv import dotenv_values
 
 AppMode = Literal["chat", "agent-chat", "advanced-chat", "workflow", "completion"]
 APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "workflow", "completion")
-
-T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -39,6 +37,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     models_cache_ttl: float = 300.0
     models_retry_seconds: float = 30.0
     log_level: str = "INFO"
+    conversation_mode: Literal["auto", "stateless", "last"] = "auto"
+    conversation_ttl: float = 7 * 24 * 3600.0
+    conversation_max_entries: int = 100_000
+    redis_url: str | None = None
+    system_prompt_variable: str = "system_prompt"
 
     @property
     def auth_required(self) -> bool:
@@ -110,11 +113,24 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _transport(raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in ("aiohttp", "httpx"):
-        raise ValueError("expected aiohttp or httpx")
-    return value
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected {' or '.join(allowed)}")
+        return value
+
+    return parse
+
+
+_transport = _choice("aiohttp", "httpx")
+
+
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise ValueError("expected a URL such as redis://localhost:6379/0")
+    return raw.strip()
 
 
 def _log_level(raw: str) -> str:
@@ -140,6 +156,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MODELS_CACHE_TTL": ("models_cache_ttl", _positive_float),
     "MODELS_RETRY_SECONDS": ("models_retry_seconds", _positive_float),
     "LOG_LEVEL": ("log_level", _log_level),
+    "CONVERSATION_MODE": ("conversation_mode", _choice("auto", "stateless", "last")),
+    "CONVERSATION_TTL": ("conversation_ttl", _positive_float),
+    "CONVERSATION_MAX_ENTRIES": ("conversation_max_entries", _positive_int),
+    "REDIS_URL": ("redis_url", _redis_url),
+    "SYSTEM_PROMPT_VARIABLE": ("system_prompt_variable", str.strip),
 }
 
 
@@ -155,7 +176,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         except ConfigError:
             raise
         except ValueError as exc:
-            shown = "" if "KEY" in name else f" {raw!r}"
+            shown = "" if "KEY" in name or name == "REDIS_URL" else f" {raw!r}"  # may hold secrets
             raise ConfigError(f"{name}: invalid value{shown}: {exc}") from None
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -9,10 +9,11 @@ from litestar.params import JSONBody
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.responses import EventStream
 from app.guards import require_client_key
-from app.schemas.openai import ChatCompletion, ChatCompletionRequest
+from app.schemas.openai import ChatCompletionRequest
 from app.services.chat import ChatService
 from app.services.streaming import ChatStream
 
+CONVERSATION_HEADER = "X-Dify-Conversation-Id"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -38,8 +39,11 @@ class ChatController(Controller):
         data: JSONBody[ChatCompletionRequest],
         request: Request[Any, Any, Any],
         chat_service: NamedDependency[ChatService],
-    ) -> ChatCompletion | Response[Any]:
-        result = await chat_service.complete(data, request.state.client_id)
-        if isinstance(result, ChatStream):
-            return EventStream(result, headers=SSE_HEADERS)
-        return result
+    ) -> Response[Any]:
+        outcome = await chat_service.complete(
+            data, request.state.client_id, request.headers.get(CONVERSATION_HEADER) or None
+        )
+        headers = {CONVERSATION_HEADER: outcome.conversation_id} if outcome.conversation_id else {}
+        if isinstance(outcome.body, ChatStream):
+            return EventStream(outcome.body, headers=SSE_HEADERS | headers)
+        return Response(outcome.body, headers=headers)

@@ -14,6 +14,7 @@ from litestar.plugins import InitPlugin
 from app.config import Settings
 from app.plugins.http_client import build_timeout
 from app.services.chat import ChatService
+from app.services.conversations import ConversationStore, ConversationTracker, MemoryStore, RedisStore
 from app.services.dify import DifyClient
 from app.services.models import ModelRegistry
 
@@ -45,11 +46,21 @@ class ServicesPlugin(InitPlugin):
         settings = self._settings
         dify = DifyClient(app.state.http_transport, settings.dify_api_base, build_timeout(settings))
         registry = ModelRegistry(
-            dify, settings.dify_api_keys, ttl=settings.models_cache_ttl, retry_after=settings.models_retry_seconds
+            dify,
+            settings.dify_api_keys,
+            ttl=settings.models_cache_ttl,
+            retry_after=settings.models_retry_seconds,
+            system_prompt_variable=settings.system_prompt_variable,
         )
         app.state.dify = dify
         app.state.model_registry = registry
-        app.state.chat_service = ChatService(dify, registry)
+        store: ConversationStore = (
+            RedisStore(settings.redis_url, ttl=settings.conversation_ttl)
+            if settings.redis_url
+            else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
+        )
+        tracker = ConversationTracker(store)
+        app.state.chat_service = ChatService(dify, registry, tracker, settings.conversation_mode)
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:
             # discover in the background: an unreachable Dify must not delay or break start-up
@@ -63,3 +74,4 @@ class ServicesPlugin(InitPlugin):
                 warm_up.cancel()
                 await asyncio.gather(warm_up, return_exceptions=True)
             await registry.close()
+            await tracker.close()

@@ -41,6 +41,20 @@ class AppInfo(msgspec.Struct, kw_only=True):
     mode: str | None = None
 
 
+class AppParameters(msgspec.Struct, kw_only=True):
+    """`GET /parameters`: only the input form matters here, a list of `{<control type>: {"variable": ...}}`."""
+
+    user_input_form: list[dict[str, dict[str, Any]]] = msgspec.field(default_factory=list)
+
+    def variables(self) -> list[str]:
+        return [
+            str(spec.get("variable"))
+            for item in self.user_input_form
+            for spec in item.values()
+            if isinstance(spec, dict)
+        ]
+
+
 class UploadedFile(msgspec.Struct, kw_only=True):
     id: str
 

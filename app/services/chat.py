@@ -3,17 +3,20 @@
 import base64
 import binascii
 import hashlib
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
 
-from app.errors import InvalidRequestError, model_not_found
+from app.errors import InvalidRequestError, NotFoundError, model_not_found
 from app.schemas.dify import ChatMessageRequest, DifyFile
-from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, Usage
+from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, Choice, Usage
 from app.services.chunks import AnswerState, StreamTranslator, usage_from_dify
+from app.services.continuity import ConversationMode, Plan, fold_instead, plan_turn
+from app.services.conversations import ConversationTracker, scope_of
 from app.services.dify import DifyClient
 from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
-from app.services.prompt import Prompt, build_prompt
+from app.services.prompt import Prompt, last_user_index
 from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
 
 ANONYMOUS_CLIENT = "anonymous"
@@ -43,13 +46,34 @@ def _decode_data_url(url: str) -> tuple[str, bytes]:
         ) from exc
 
 
+Remember = Callable[[str, str], Awaitable[None]]  # (answer as the client saw it, conversation id)
+
+
+class ChatOutcome:
+    __slots__ = ("body", "conversation_id")
+
+    def __init__(self, body: ChatCompletion | ChatStream, conversation_id: str | None) -> None:
+        self.body = body
+        self.conversation_id = conversation_id
+
+
 class ChatService:
-    def __init__(self, dify: DifyClient, registry: ModelRegistry) -> None:
+    def __init__(
+        self,
+        dify: DifyClient,
+        registry: ModelRegistry,
+        tracker: ConversationTracker,
+        mode: ConversationMode = "auto",
+    ) -> None:
         self._dify = dify
         self._registry = registry
+        self._tracker = tracker
+        self._mode: ConversationMode = mode
 
-    async def complete(self, request: ChatCompletionRequest, client_id: str) -> ChatCompletion | ChatStream:
-        prompt = build_prompt(request.messages)
+    async def complete(
+        self, request: ChatCompletionRequest, client_id: str, conversation_id: str | None = None
+    ) -> ChatOutcome:
+        last_user_index(request.messages)  # a malformed request is a 400 before anything else
         app = await self._registry.resolve(request.model)
         if app is None:
             raise model_not_found(request.model, self._registry.undiscovered)
@@ -60,22 +84,62 @@ class ChatService:
                 code="unsupported_model",
             )
         user = dify_user(request, client_id)
-        files = await self._files(app, user, prompt)
+        explicit = conversation_id or request.conversation_id
+        plan = await plan_turn(
+            request.messages,
+            app,
+            mode=self._mode,
+            tracker=self._tracker,
+            scope=scope_of(client_id, app.id, user),
+            explicit_conversation=explicit,
+        )
+        try:
+            return await self._run(app, request, user, plan)
+        except NotFoundError as exc:
+            if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
+                return await self._run(app, request, user, fold_instead(request.messages, app, plan))
+            if explicit and exc.code == "conversation_not_found":
+                raise NotFoundError(
+                    f"Dify has no conversation `{explicit}` for this app and user.",
+                    code="conversation_not_found",
+                    param="conversation_id",
+                ) from exc
+            raise
+
+    async def _run(self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan) -> ChatOutcome:
+        files = await self._files(app, user, plan.prompt)
         streaming = bool(request.stream)
         dify_request = ChatMessageRequest(
-            query=prompt.query,
-            inputs={},
+            query=plan.prompt.query,
+            inputs=plan.inputs,
             user=user,
             response_mode="streaming" if streaming or app.mode == "agent-chat" else "blocking",
+            conversation_id=plan.conversation_id,
             files=files or None,
-            auto_generate_name=False,  # stateless: one throwaway conversation a call, no naming LLM call
+            auto_generate_name=plan.auto_generate_name,
         )
+        remember = self._remember(plan, request.messages)
         if streaming:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            return await self._open_stream(app, dify_request, request.model, include_usage)
+            stream = await self._open_stream(app, dify_request, request.model, include_usage, remember)
+            return ChatOutcome(stream, stream.conversation_id)
         if dify_request.response_mode == "streaming":
-            return await self._aggregate(app, dify_request, request.model)
-        return await self._blocking(app, dify_request, request.model)
+            completion, conversation_id = await self._aggregate(app, dify_request, request.model)
+        else:
+            completion, conversation_id = await self._blocking(app, dify_request, request.model)
+        if remember is not None and conversation_id:
+            await remember(completion.choices[0].message.content or "", conversation_id)
+        return ChatOutcome(completion, conversation_id)
+
+    def _remember(self, plan: Plan, messages: list[ChatMessage]) -> Remember | None:
+        scope = plan.scope
+        if scope is None:
+            return None
+
+        async def remember(answer: str, conversation_id: str) -> None:
+            await self._tracker.remember(scope, messages, answer, conversation_id, plan.turn)
+
+        return remember
 
     async def _files(self, app: DifyApp, user: str, prompt: Prompt) -> list[DifyFile]:
         files = list(prompt.files)
@@ -86,12 +150,17 @@ class ChatService:
             files.append(DifyFile(type="image", transfer_method="local_file", upload_file_id=upload_id))
         return files
 
-    async def _blocking(self, app: DifyApp, dify_request: ChatMessageRequest, model: str) -> ChatCompletion:
+    async def _blocking(
+        self, app: DifyApp, dify_request: ChatMessageRequest, model: str
+    ) -> tuple[ChatCompletion, str | None]:
         message = await self._dify.chat_blocking(app.key, dify_request)
         usage = usage_from_dify(message.metadata.usage if message.metadata else None)
-        return _completion(message.message_id or message.id, message.created_at, model, message.answer, usage)
+        completion = _completion(message.message_id or message.id, message.created_at, model, message.answer, usage)
+        return completion, message.conversation_id
 
-    async def _aggregate(self, app: DifyApp, dify_request: ChatMessageRequest, model: str) -> ChatCompletion:
+    async def _aggregate(
+        self, app: DifyApp, dify_request: ChatMessageRequest, model: str
+    ) -> tuple[ChatCompletion, str | None]:
         """Agent apps cannot answer in blocking mode: read their stream to the end and answer at once."""
         response = await self._dify.chat_stream(app.key, dify_request)
         state = AnswerState()
@@ -108,10 +177,16 @@ class ChatService:
                     await self._dify.stop_chat(app.key, state.task_id, dify_request.user)
         if not state.done:
             raise state.incomplete_error()
-        return _completion(state.message_id or "", state.created, model, state.answer, state.usage)
+        completion = _completion(state.message_id or "", state.created, model, state.answer, state.usage)
+        return completion, state.conversation_id
 
     async def _open_stream(
-        self, app: DifyApp, dify_request: ChatMessageRequest, model: str, include_usage: bool
+        self,
+        app: DifyApp,
+        dify_request: ChatMessageRequest,
+        model: str,
+        include_usage: bool,
+        remember: Remember | None,
     ) -> ChatStream:
         """Read ahead to the first visible output before committing to a 200: a failure Dify reports at once is
         then a real HTTP error. A keep-alive ping commits early so slow agents still stream promptly."""
@@ -130,9 +205,8 @@ class ChatService:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
             raise
-        return ChatStream(
-            head, translator, batches, response, partial(self._dify.stop_chat, app.key, user=dify_request.user)
-        )
+        stop = partial(self._dify.stop_chat, app.key, user=dify_request.user)
+        return ChatStream(head, translator, batches, response, stop, on_complete=remember)
 
 
 def _completion(message_id: str, created: int, model: str, answer: str, usage: Usage | None) -> ChatCompletion:

@@ -153,13 +153,19 @@ class AnswerState:
 class StreamTranslator:
     """Per stream: feed Dify events, get the SSE bytes to write (b"" when an event shows nothing)."""
 
-    __slots__ = ("_encoder", "_include_usage", "_model", "state")
+    __slots__ = ("_encoder", "_include_usage", "_model", "_visible", "state")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
         self._encoder: ChunkEncoder | None = None
+        self._visible: list[str] = []
         self.state = AnswerState()
+
+    @property
+    def visible_text(self) -> str:
+        """The answer as the client has received it (a moderation correction included)."""
+        return "".join(self._visible)
 
     def _open(self) -> tuple[ChunkEncoder, bytes]:
         encoder = self._encoder
@@ -173,6 +179,7 @@ class StreamTranslator:
     def feed(self, event: _Event) -> bytes:
         text = self.state.apply(event)
         if text:
+            self._visible.append(text)
             encoder, head = self._open()
             return head + encoder.content(text) if head else encoder.content(text)
         if self.state.done:

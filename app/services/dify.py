@@ -10,7 +10,15 @@ import msgspec
 
 from app.config import AppMode
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
-from app.schemas.dify import AppInfo, BlockingMessage, ChatMessageRequest, ErrorBody, StopRequest, UploadedFile
+from app.schemas.dify import (
+    AppInfo,
+    AppParameters,
+    BlockingMessage,
+    ChatMessageRequest,
+    ErrorBody,
+    StopRequest,
+    UploadedFile,
+)
 from app.services.dify_errors import error_from_dify, parse_error_body
 
 logger = logging.getLogger("opendify.dify")
@@ -20,6 +28,7 @@ _encoder = msgspec.json.Encoder()
 _info = msgspec.json.Decoder(AppInfo)
 _blocking = msgspec.json.Decoder(BlockingMessage)
 _upload = msgspec.json.Decoder(UploadedFile)
+_parameters = msgspec.json.Decoder(AppParameters)
 
 # Side-effect-free probes (shared/traces/README.md): Dify validates the app mode, then the body, before running.
 _PROBE_CHAT = b'{"user":"opendify-probe","inputs":{},"query":"","response_mode":"blocking"}'
@@ -106,6 +115,15 @@ class DifyClient:
         if response.status_code != 200:
             raise error_from_dify(response.status_code, parse_error_body(response.content))
         return _info.decode(response.content)
+
+    async def parameters(self, key: str) -> AppParameters:
+        headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
+        response = await self._send(
+            httpx.Request("GET", self._url("/parameters"), headers=headers, extensions=self._extensions)
+        )
+        if response.status_code != 200:
+            raise error_from_dify(response.status_code, parse_error_body(response.content))
+        return _parameters.decode(response.content)
 
     async def probe_mode(self, key: str) -> AppMode | None:
         """Tell the app type apart on a Dify whose /info has no `mode`. Runs nothing on the Dify side."""

@@ -24,6 +24,7 @@ class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str | None
     mode: AppMode | None
+    system_variable: str | None = None  # the app's input variable that takes the system prompt, if it has one
     key: str
     position: int
     created: int
@@ -37,6 +38,7 @@ class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None
     mode: AppMode | None
     created: int
+    system_variable: str | None = None
 
 
 def assign_ids(found: dict[int, _Discovered]) -> dict[str, int]:
@@ -56,8 +58,17 @@ def assign_ids(found: dict[int, _Discovered]) -> dict[str, int]:
 class ModelRegistry:
     """Caches `/info` per key with a TTL; stale entries are refreshed in the background, failures retried later."""
 
-    def __init__(self, dify: DifyClient, keys: tuple[DifyAppKey, ...], *, ttl: float, retry_after: float) -> None:
+    def __init__(
+        self,
+        dify: DifyClient,
+        keys: tuple[DifyAppKey, ...],
+        *,
+        ttl: float,
+        retry_after: float,
+        system_prompt_variable: str = "system_prompt",
+    ) -> None:
         self._dify = dify
+        self._system_variable = system_prompt_variable
         self._keys = keys
         size = max(len(keys), 1)
         self._fresh: TTLCache[int, bool] = TTLCache(maxsize=size, ttl=ttl)
@@ -110,7 +121,19 @@ class ModelRegistry:
             )
             return None
         created = known.created if known else int(time.time())
-        return _Discovered(name=info.name, description=info.description, mode=mode, created=created)
+        system_variable = await self._find_system_variable(app_key.key, mode, known)
+        return _Discovered(
+            name=info.name, description=info.description, mode=mode, created=created, system_variable=system_variable
+        )
+
+    async def _find_system_variable(self, key: str, mode: AppMode | None, known: _Discovered | None) -> str | None:
+        if mode not in CHAT_MODES:
+            return None
+        try:
+            variables = (await self._dify.parameters(key)).variables()
+        except GatewayError:
+            return known.system_variable if known else None  # not fatal: the prompt is folded into the query
+        return self._system_variable if self._system_variable in variables else None
 
     def _rebuild(self) -> None:
         self._apps = {
@@ -119,6 +142,7 @@ class ModelRegistry:
                 name=self._found[position].name,
                 description=self._found[position].description,
                 mode=self._found[position].mode,
+                system_variable=self._found[position].system_variable,
                 key=self._keys[position].key,
                 position=position,
                 created=self._found[position].created,

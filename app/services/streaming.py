@@ -89,12 +89,21 @@ class ChatStream:
         batches: AsyncIterator[list[_Event | None]],
         response: httpx.Response,
         stop: Callable[..., Awaitable[None]],
+        *,
+        on_complete: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._head = head
         self._translator = translator
         self._batches = batches
         self._response = response
         self._stop = stop
+        self._on_complete = on_complete
+
+    async def _completed(self) -> None:
+        """Before the last bytes go out: a client may send its next turn the moment it reads `[DONE]`."""
+        state = self._translator.state
+        if self._on_complete is not None and state.conversation_id:
+            await self._on_complete(self._translator.visible_text, state.conversation_id)
 
     @property
     def conversation_id(self) -> str | None:
@@ -104,6 +113,8 @@ class ChatStream:
         translator = self._translator
         upstream_over = translator.state.ended  # Dify ended its task (terminal event, error event or EOF)
         try:
+            if translator.state.done:
+                await self._completed()
             yield self._head
             if upstream_over:
                 return
@@ -112,6 +123,8 @@ class ChatStream:
                     out = translate_batch(translator, batch)
                 finally:
                     upstream_over = translator.state.ended
+                if translator.state.done:
+                    await self._completed()
                 if out:
                     yield out
                 if upstream_over:

@@ -23,6 +23,7 @@ from tests.traces import Trace, load
 DIFY_BASE = "http://dify.test/v1"
 CHAT_URL = f"{DIFY_BASE}/chat-messages"
 INFO_URL = f"{DIFY_BASE}/info"
+PARAMETERS_URL = f"{DIFY_BASE}/parameters"
 CLIENT_KEY = "sk-test"
 CLIENT_HEADERS = {"Authorization": f"Bearer {CLIENT_KEY}"}
 
@@ -138,6 +139,9 @@ def register_apps(httpx_mock: HTTPXMock) -> None:
     """`GET /info` and the mode probe for the three apps; how often they are asked depends on timing."""
     for mode in MODES:
         add_trace(httpx_mock, f"{mode}-info", url=INFO_URL, method="GET", is_optional=True, is_reusable=True)
+        add_trace(
+            httpx_mock, f"{mode}-parameters", url=PARAMETERS_URL, method="GET", is_optional=True, is_reusable=True
+        )
         add_trace(
             httpx_mock,
             f"{mode}-probe-chat-messages",

@@ -1,0 +1,152 @@
+"""Continuing Dify conversations from OpenAI-style full histories, by content.
+
+After each completed answer the gateway remembers `hash(scope, messages so far + answer) -> (conversation, turn)`
+and `conversation -> latest turn`. A request whose history (everything before its last user message) hashes to a
+remembered entry continues that Dify conversation only if the conversation is still at that turn: a regenerated
+answer or an edited history would otherwise continue a conversation whose memory holds answers the client no
+longer has.
+"""
+
+import hashlib
+import logging
+import time
+from typing import Protocol
+
+from cachetools import TTLCache
+
+from app.schemas.openai import ChatMessage
+from app.services.prompt import message_text
+
+logger = logging.getLogger("opendify.conversations")
+
+_ROLE = {"developer": "system"}
+
+
+class ConversationStore(Protocol):
+    async def get_many(self, keys: list[str]) -> list[str | None]: ...
+    async def set_many(self, items: dict[str, str]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """One process: entries expire after `ttl` seconds; the oldest go first past `max_entries`."""
+
+    def __init__(self, *, ttl: float, max_entries: int) -> None:
+        self._cache: TTLCache[str, str] = TTLCache(maxsize=max_entries, ttl=ttl)
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        return [self._cache.get(key) for key in keys]
+
+    async def set_many(self, items: dict[str, str]) -> None:
+        self._cache.update(items)
+
+    async def close(self) -> None:
+        self._cache.clear()
+
+
+class StoreUnavailableError(Exception):
+    """The shared store could not be reached; callers degrade to stateless behaviour."""
+
+
+class RedisStore:
+    """Shared by every gateway process and instance pointed at the same Redis."""
+
+    PREFIX = "opendify:"
+
+    def __init__(self, url: str, *, ttl: float) -> None:
+        from redis import asyncio as aioredis  # noqa: PLC0415  # imported only when Redis is configured
+
+        self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._ttl = max(int(ttl), 1)
+        self._errors = (aioredis.RedisError, OSError)
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        try:
+            values = await self._redis.mget([self.PREFIX + key for key in keys])
+        except self._errors as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return [value.decode() if isinstance(value, bytes) else value for value in values]
+
+    async def set_many(self, items: dict[str, str]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    _ = pipe.set(self.PREFIX + key, value, ex=self._ttl)
+                await pipe.execute()
+        except self._errors as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _digest(*parts: str) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(part.encode())
+        hasher.update(b"\x00")
+    return hasher.hexdigest()
+
+
+def scope_of(client_id: str, model: str, user: str) -> str:
+    """Client key, model and `user`: one user can never continue another's conversation."""
+    return _digest(client_id, model, user)
+
+
+def history_hash(scope: str, messages: list[ChatMessage], answer: str | None = None) -> str:
+    parts = [scope]
+    for message in messages:
+        parts += [_ROLE.get(message.role, message.role), message_text(message).strip()]
+    if answer is not None:
+        parts += ["assistant", answer.strip()]
+    return _digest(*parts)
+
+
+class Continuation:
+    __slots__ = ("conversation_id", "turn")
+
+    def __init__(self, conversation_id: str, turn: int) -> None:
+        self.conversation_id = conversation_id
+        self.turn = turn
+
+
+class ConversationTracker:
+    def __init__(self, store: ConversationStore) -> None:
+        self._store = store
+        self._warned_at = 0.0
+
+    def _degraded(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 30:  # one warning per 30 s while the store is down
+            self._warned_at = now
+            logger.warning("conversation store unavailable; answering statelessly", extra={"error": str(exc)})
+
+    async def find(self, scope: str, history: list[ChatMessage]) -> Continuation | None:
+        """The conversation this history continues, if it is still at the turn the history ends with."""
+        try:
+            [entry] = await self._store.get_many(["h:" + history_hash(scope, history)])
+            if entry is None:
+                return None
+            conversation_id, _, turn = entry.partition(" ")
+            [head] = await self._store.get_many(["c:" + conversation_id])
+        except StoreUnavailableError as exc:
+            self._degraded(exc)
+            return None
+        if head != turn:
+            return None  # the conversation moved on (a regenerated answer, an edited history): do not reuse it
+        return Continuation(conversation_id, int(turn))
+
+    async def remember(
+        self, scope: str, messages: list[ChatMessage], answer: str, conversation_id: str, turn: int
+    ) -> None:
+        items = {
+            "h:" + history_hash(scope, messages, answer): f"{conversation_id} {turn}",
+            "c:" + conversation_id: str(turn),
+        }
+        try:
+            await self._store.set_many(items)
+        except StoreUnavailableError as exc:
+            self._degraded(exc)
+
+    async def close(self) -> None:
+        await self._store.close()

@@ -16,6 +16,8 @@ run: $(STAMP)
 	$(BIN)/litestar run $(ARGS)
 
 test: $(STAMP)
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
+		|| echo "redis-server is missing: the shared-conversation test will fail (apt-get install redis-server)"
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)

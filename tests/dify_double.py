@@ -42,6 +42,7 @@ class DifyAppDouble:
     mode: str  # chat | agent-chat | advanced-chat | workflow | completion
     description: str = ""
     report_mode: bool = False  # newer Dify reports `mode` in /info; 0.15.3 does not
+    input_variables: tuple[str, ...] = ()  # paragraph inputs declared in the app's form (GET /parameters)
 
 
 @dataclass
@@ -124,6 +125,13 @@ class DifyDouble:
             if app.report_mode:
                 info["mode"] = app.mode
             await self._json(send, 200, info)
+        elif method == "GET" and path == "/v1/parameters":
+            parameters = load("chat-parameters").json()
+            parameters["user_input_form"] = [
+                {"paragraph": {"label": name, "variable": name, "required": False, "default": ""}}
+                for name in app.input_variables
+            ]
+            await self._json(send, 200, parameters)
         elif method == "POST" and path == "/v1/chat-messages":
             await self._chat(app, body or {}, send)
         elif method == "POST" and path.startswith("/v1/chat-messages/") and path.endswith("/stop"):

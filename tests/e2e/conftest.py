@@ -18,6 +18,7 @@ APPS = [
     DifyAppDouble(key="app-e2e-team", name="team/assistant", mode="chat", report_mode=True),
     DifyAppDouble(key="app-e2e-dup", name="realdify-chat", mode="chat"),
     DifyAppDouble(key="app-e2e-workflow", name="realdify-workflow", mode="workflow"),
+    DifyAppDouble(key="app-e2e-persona", name="persona-chat", mode="chat", input_variables=("system_prompt",)),
 ]
 
 

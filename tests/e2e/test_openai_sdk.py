@@ -35,6 +35,7 @@ def test_models_list_every_app_with_distinct_ids(client: openai.OpenAI) -> None:
         "team/assistant",
         "realdify-chat-2",
         "realdify-workflow",
+        "persona-chat",
     }
     assert models["realdify-agent"].model_extra == {"name": "realdify-agent", "description": "", "mode": "agent-chat"}
     assert models["realdify-chat-2"].owned_by == "dify"

@@ -1,0 +1,52 @@
+"""Two gateway processes sharing a real Redis server: a conversation continues across instances."""
+
+import uuid
+from pathlib import Path
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.dify_double import DifyDouble
+from tests.e2e.conftest import CLIENT_KEY
+from tests.e2e.processes import gateway_process, redis_server
+
+
+def test_turns_through_two_instances_continue_one_conversation(dify: DifyDouble, tmp_path: Path) -> None:
+    user = f"shared-{uuid.uuid4()}"
+    with redis_server() as (redis_url, redis):
+        env = {
+            "VALID_API_KEYS": CLIENT_KEY,
+            "DIFY_API_KEYS": "app-e2e-chat:chat",
+            "DIFY_API_BASE": f"{dify.url}/v1",
+            "REDIS_URL": redis_url,
+        }
+        with gateway_process(env, tmp_path) as first_url, gateway_process(env, tmp_path) as second_url:
+            a = openai.OpenAI(base_url=f"{first_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+            b = openai.OpenAI(base_url=f"{second_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+            with a, b:
+                messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "turn one via A"}]
+                one = a.chat.completions.with_raw_response.create(model="realdify-chat", messages=messages, user=user)
+                answer = one.parse().choices[0].message.content or ""
+                messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": "turn two via B"}]
+                stream = b.chat.completions.with_raw_response.create(
+                    model="realdify-chat",
+                    messages=messages,
+                    user=user,
+                    stream=True,
+                )
+                assert stream.headers["x-dify-conversation-id"] == one.headers["x-dify-conversation-id"]
+                text = "".join(c.choices[0].delta.content or "" for c in stream.parse() if c.choices)
+                assert text == "Echo: turn two via B"
+
+                # Redis goes away: answers continue statelessly (history folded), never a 500
+                redis.terminate()
+                redis.wait(timeout=10)
+                messages += [{"role": "assistant", "content": text}, {"role": "user", "content": "turn three"}]
+                three = a.chat.completions.create(model="realdify-chat", messages=messages, user=user)
+                assert three.choices[0].message.content is not None
+    sent = [r.body for r in dify.requests if isinstance(r.body, dict) and r.body.get("user") == user]
+    assert "conversation_id" not in sent[0]
+    assert sent[1]["conversation_id"] == one.headers["x-dify-conversation-id"]
+    assert sent[1]["query"] == "turn two via B"
+    assert "conversation_id" not in sent[2]  # degraded: a new conversation with the history folded into the query
+    assert sent[2]["query"].startswith("User: turn one via A")

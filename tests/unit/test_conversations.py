@@ -1,0 +1,417 @@
+"""Remembering Dify conversations by the content of OpenAI-style histories: hashes, scopes, stores, tracker."""
+
+import logging
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from app.schemas.openai import ChatMessage, ContentPart
+from app.services.conversations import (
+    ConversationTracker,
+    MemoryStore,
+    StoreUnavailableError,
+    history_hash,
+    scope_of,
+)
+
+SCOPE = scope_of("client-1", "helper", "alice")
+
+
+def system(text: str) -> ChatMessage:
+    return ChatMessage(role="system", content=text)
+
+
+def developer(text: str) -> ChatMessage:
+    return ChatMessage(role="developer", content=text)
+
+
+def user(text: str) -> ChatMessage:
+    return ChatMessage(role="user", content=text)
+
+
+def assistant(text: str) -> ChatMessage:
+    return ChatMessage(role="assistant", content=text)
+
+
+class FailingStore:
+    """A shared store that cannot be reached."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.closed = False
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        self.calls += 1
+        raise StoreUnavailableError("connection refused")
+
+    async def set_many(self, items: dict[str, str]) -> None:
+        self.calls += 1
+        raise StoreUnavailableError("connection refused")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FailsOnSecondReadStore(MemoryStore):
+    """Reaches the history entry, then loses the connection before reading the conversation's head."""
+
+    def __init__(self) -> None:
+        super().__init__(ttl=60, max_entries=100)
+        self.reads = 0
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        self.reads += 1
+        if self.reads > 1:
+            raise StoreUnavailableError("timeout")
+        return await super().get_many(keys)
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def tracker_logs() -> Iterator[ListHandler]:
+    """Records of the tracker's logger, whatever logging configuration other tests left behind."""
+    logger = logging.getLogger("opendify.conversations")
+    handler = ListHandler()
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+# history_hash
+
+
+def test_history_hash_is_a_stable_sha256_hex_digest() -> None:
+    history = [system("Be brief."), user("Hi")]
+    first = history_hash(SCOPE, history, "Hello!")
+    assert first == history_hash(SCOPE, [system("Be brief."), user("Hi")], "Hello!")
+    assert len(first) == 64
+    assert int(first, 16) >= 0
+
+
+def test_history_hash_ignores_surrounding_whitespace_of_the_answer() -> None:
+    history = [user("Hi")]
+    assert history_hash(SCOPE, history, "  Hello!\n\n") == history_hash(SCOPE, history, "Hello!")
+
+
+def test_history_hash_ignores_surrounding_whitespace_of_messages() -> None:
+    assert history_hash(SCOPE, [user("  Hi \n")]) == history_hash(SCOPE, [user("Hi")])
+    assert history_hash(SCOPE, [user("Hi"), assistant("\nHello! ")]) == history_hash(
+        SCOPE, [user("Hi"), assistant("Hello!")]
+    )
+
+
+def test_history_hash_keeps_inner_whitespace() -> None:
+    assert history_hash(SCOPE, [user("Hi there")]) != history_hash(SCOPE, [user("Hi  there")])
+
+
+def test_the_remembered_answer_hashes_like_the_assistant_message_the_client_sends_back() -> None:
+    """What remember() stores after turn 1 is what find() looks up on turn 2."""
+    remembered = history_hash(SCOPE, [system("Be brief."), user("Hi")], "Hello!\n")
+    resent = history_hash(SCOPE, [system("Be brief."), user("Hi"), assistant("Hello!")])
+    assert remembered == resent
+
+
+def test_developer_and_system_roles_hash_alike() -> None:
+    assert history_hash(SCOPE, [developer("Be brief."), user("Hi")]) == history_hash(
+        SCOPE, [system("Be brief."), user("Hi")]
+    )
+
+
+def test_array_content_hashes_like_the_same_string_content() -> None:
+    parts = ChatMessage(role="user", content=[ContentPart(type="text", text="Hi")])
+    assert history_hash(SCOPE, [parts]) == history_hash(SCOPE, [user("Hi")])
+
+
+def test_history_hash_differs_for_different_content() -> None:
+    assert history_hash(SCOPE, [user("Hi")], "Hello!") != history_hash(SCOPE, [user("Hi")], "Hello?")
+    assert history_hash(SCOPE, [user("Hi")], "Hello!") != history_hash(SCOPE, [user("Hey")], "Hello!")
+    assert history_hash(SCOPE, [system("Be brief."), user("Hi")]) != history_hash(
+        SCOPE, [system("Be verbose."), user("Hi")]
+    )
+
+
+def test_history_hash_differs_for_a_different_order() -> None:
+    assert history_hash(SCOPE, [user("one"), user("two")]) != history_hash(SCOPE, [user("two"), user("one")])
+    assert history_hash(SCOPE, [user("Hi"), assistant("Hello")]) != history_hash(
+        SCOPE, [assistant("Hello"), user("Hi")]
+    )
+
+
+def test_history_hash_differs_by_role() -> None:
+    assert history_hash(SCOPE, [user("Hi")]) != history_hash(SCOPE, [assistant("Hi")])
+    assert history_hash(SCOPE, [user("Hi")]) != history_hash(SCOPE, [system("Hi")])
+
+
+def test_history_hash_keeps_message_boundaries() -> None:
+    assert history_hash(SCOPE, [user("ab")]) != history_hash(SCOPE, [user("a"), user("b")])
+    assert history_hash(SCOPE, [user("Hi")]) != history_hash(SCOPE, [user("Hi"), user("")])
+
+
+def test_an_empty_answer_still_counts_as_an_answer() -> None:
+    assert history_hash(SCOPE, [user("Hi")], "") != history_hash(SCOPE, [user("Hi")])
+
+
+def test_history_hash_differs_by_scope() -> None:
+    history = [user("Hi")]
+    other = scope_of("client-2", "helper", "alice")
+    assert history_hash(SCOPE, history, "Hello!") != history_hash(other, history, "Hello!")
+
+
+# scope_of
+
+
+def test_scope_is_stable() -> None:
+    assert scope_of("client-1", "helper", "alice") == SCOPE
+
+
+def test_scope_separates_client_model_and_user() -> None:
+    scopes = {
+        scope_of("client-1", "helper", "alice"),
+        scope_of("client-2", "helper", "alice"),
+        scope_of("client-1", "helper-2", "alice"),
+        scope_of("client-1", "helper", "bob"),
+    }
+    assert len(scopes) == 4
+
+
+def test_scope_keeps_field_boundaries() -> None:
+    assert scope_of("ab", "c", "d") != scope_of("a", "bc", "d")
+    assert scope_of("a", "bc", "d") != scope_of("a", "b", "cd")
+
+
+# MemoryStore
+
+
+@pytest.mark.anyio
+async def test_memory_store_returns_values_in_key_order_and_none_when_missing() -> None:
+    store = MemoryStore(ttl=60, max_entries=10)
+    assert await store.get_many(["a", "b"]) == [None, None]
+    await store.set_many({"a": "1", "b": "2"})
+    assert await store.get_many(["b", "missing", "a"]) == ["2", None, "1"]
+    assert await store.get_many([]) == []
+
+
+@pytest.mark.anyio
+async def test_memory_store_overwrites() -> None:
+    store = MemoryStore(ttl=60, max_entries=10)
+    await store.set_many({"c:conv": "1"})
+    await store.set_many({"c:conv": "2"})
+    assert await store.get_many(["c:conv"]) == ["2"]
+
+
+@pytest.mark.anyio
+async def test_memory_store_entries_expire_after_ttl() -> None:
+    store = MemoryStore(ttl=0.02, max_entries=10)
+    await store.set_many({"a": "1"})
+    assert await store.get_many(["a"]) == ["1"]
+    await anyio.sleep(0.05)
+    assert await store.get_many(["a"]) == [None]
+
+
+@pytest.mark.anyio
+async def test_memory_store_refreshes_ttl_on_write() -> None:
+    store = MemoryStore(ttl=0.3, max_entries=10)
+    await store.set_many({"a": "1", "b": "1"})
+    await anyio.sleep(0.2)
+    await store.set_many({"a": "2"})
+    await anyio.sleep(0.15)
+    assert await store.get_many(["a", "b"]) == ["2", None]
+
+
+@pytest.mark.anyio
+async def test_memory_store_evicts_the_oldest_past_max_entries() -> None:
+    store = MemoryStore(ttl=60, max_entries=2)
+    await store.set_many({"a": "1"})
+    await store.set_many({"b": "2"})
+    await store.set_many({"c": "3"})
+    assert await store.get_many(["a", "b", "c"]) == [None, "2", "3"]
+
+
+@pytest.mark.anyio
+async def test_memory_store_keeps_recently_read_entries_when_evicting() -> None:
+    store = MemoryStore(ttl=60, max_entries=2)
+    await store.set_many({"a": "1"})
+    await store.set_many({"b": "2"})
+    assert await store.get_many(["a"]) == ["1"]
+    await store.set_many({"c": "3"})
+    assert await store.get_many(["a", "b", "c"]) == ["1", None, "3"]
+
+
+@pytest.mark.anyio
+async def test_memory_store_close_forgets_everything() -> None:
+    store = MemoryStore(ttl=60, max_entries=10)
+    await store.set_many({"a": "1"})
+    await store.close()
+    assert await store.get_many(["a"]) == [None]
+
+
+# ConversationTracker
+
+
+@pytest.mark.anyio
+async def test_find_returns_none_for_an_unknown_history() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+
+
+@pytest.mark.anyio
+async def test_find_returns_the_remembered_conversation_and_turn() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    await tracker.remember(SCOPE, [system("Be brief."), user("Hi")], "Hello!", "conv-1", 1)
+
+    found = await tracker.find(SCOPE, [system("Be brief."), user("Hi"), assistant("Hello!")])
+
+    assert found is not None
+    assert found.conversation_id == "conv-1"
+    assert found.turn == 1
+
+
+@pytest.mark.anyio
+async def test_find_tolerates_whitespace_the_client_trimmed_from_the_answer() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!\n", "conv-1", 1)
+
+    found = await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")])
+
+    assert found is not None
+    assert found.conversation_id == "conv-1"
+
+
+@pytest.mark.anyio
+async def test_find_does_not_cross_scopes() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    history = [user("Hi"), assistant("Hello!")]
+
+    assert await tracker.find(scope_of("client-1", "helper", "bob"), history) is None
+    assert await tracker.find(scope_of("client-2", "helper", "alice"), history) is None
+    assert await tracker.find(scope_of("client-1", "other-model", "alice"), history) is None
+    assert await tracker.find(SCOPE, history) is not None
+
+
+@pytest.mark.anyio
+async def test_find_returns_none_for_an_edited_history() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+
+    assert await tracker.find(SCOPE, [user("Hi!"), assistant("Hello!")]) is None
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!!")]) is None
+    assert await tracker.find(SCOPE, [user("Hi")]) is None
+
+
+@pytest.mark.anyio
+async def test_find_returns_none_once_the_conversation_moved_to_a_later_turn() -> None:
+    """A regenerated answer: the client resends turn 2's history while Dify's conversation already holds turn 2."""
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    turn_one = [user("Hi")]
+    turn_two = [user("Hi"), assistant("Hello!"), user("What is 2+2?")]
+    await tracker.remember(SCOPE, turn_one, "Hello!", "conv-1", 1)
+    await tracker.remember(SCOPE, turn_two, "4", "conv-1", 2)
+
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+
+    latest = await tracker.find(SCOPE, [*turn_two, assistant("4")])
+    assert latest is not None
+    assert latest.conversation_id == "conv-1"
+    assert latest.turn == 2
+
+
+@pytest.mark.anyio
+async def test_a_new_conversation_for_the_same_history_does_not_disturb_the_old_one() -> None:
+    """After a regenerate the history is answered in a new conversation; both are found by their own answers."""
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=100))
+    turn_two = [user("Hi"), assistant("Hello!"), user("Tell me a joke")]
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    await tracker.remember(SCOPE, turn_two, "joke one", "conv-1", 2)
+    await tracker.remember(SCOPE, turn_two, "joke two", "conv-2", 1)
+
+    first = await tracker.find(SCOPE, [*turn_two, assistant("joke one")])
+    second = await tracker.find(SCOPE, [*turn_two, assistant("joke two")])
+
+    assert first is not None
+    assert (first.conversation_id, first.turn) == ("conv-1", 2)
+    assert second is not None
+    assert (second.conversation_id, second.turn) == ("conv-2", 1)
+
+
+@pytest.mark.anyio
+async def test_find_returns_none_when_the_head_was_evicted() -> None:
+    store = MemoryStore(ttl=60, max_entries=100)
+    tracker = ConversationTracker(store)
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    await store.close()  # loses both entries
+    await store.set_many({"h:" + history_hash(SCOPE, [user("Hi")], "Hello!"): "conv-1 1"})  # the head is gone
+
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+
+
+@pytest.mark.anyio
+async def test_find_degrades_to_none_with_one_warning_when_the_store_is_down(tracker_logs: ListHandler) -> None:
+    store = FailingStore()
+    tracker = ConversationTracker(store)
+    history = [user("Hi"), assistant("Hello!")]
+
+    assert await tracker.find(SCOPE, history) is None
+    assert await tracker.find(SCOPE, history) is None
+
+    assert store.calls == 2
+    warnings = [r for r in tracker_logs.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].getMessage() == "conversation store unavailable; answering statelessly"
+    assert getattr(warnings[0], "error", None) == "connection refused"
+
+
+@pytest.mark.anyio
+async def test_find_degrades_when_the_store_fails_between_reads(tracker_logs: ListHandler) -> None:
+    store = FailsOnSecondReadStore()
+    tracker = ConversationTracker(store)
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+    assert store.reads == 2
+    assert len([r for r in tracker_logs.records if r.levelno == logging.WARNING]) == 1
+
+
+@pytest.mark.anyio
+async def test_remember_swallows_an_unavailable_store(tracker_logs: ListHandler) -> None:
+    store = FailingStore()
+    tracker = ConversationTracker(store)
+
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+
+    assert store.calls == 3
+    assert len([r for r in tracker_logs.records if r.levelno == logging.WARNING]) == 1
+
+
+@pytest.mark.anyio
+async def test_other_store_errors_are_not_swallowed() -> None:
+    class BrokenStore(FailingStore):
+        async def get_many(self, keys: list[str]) -> list[str | None]:
+            raise RuntimeError("bug")
+
+    tracker = ConversationTracker(BrokenStore())
+    with pytest.raises(RuntimeError, match="bug"):
+        await tracker.find(SCOPE, [user("Hi")])
+
+
+@pytest.mark.anyio
+async def test_tracker_close_closes_the_store() -> None:
+    store = FailingStore()
+    await ConversationTracker(store).close()
+    assert store.closed

@@ -3,13 +3,15 @@
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.responses import EventStream
 from app.guards import require_client_key
-from app.schemas.openai import ChatCompletionRequest
+from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.chat import ChatService
 from app.services.streaming import ChatStream
 
@@ -26,7 +28,17 @@ class ChatController(Controller):
         ["/v1/chat/completions", "/chat/completions"],
         status_code=200,
         operation_id=operation_id("createChatCompletion"),
-        responses=ERROR_RESPONSES,
+        responses={
+            200: ResponseSpec(ChatCompletion, description="A `chat.completion` (non-streaming)"),
+            **ERROR_RESPONSES,
+        },
+        response_headers=[
+            ResponseHeader(
+                name=CONVERSATION_HEADER,
+                documentation_only=True,
+                description="The Dify conversation this answer belongs to; send it back to continue it explicitly.",
+            )
+        ],
         summary="Chat with a Dify chat, agent or chatflow app",
         description=(
             "OpenAI-compatible. `model` is a Dify app (see `GET /v1/models`). With `stream: true` the answer is "

@@ -83,8 +83,9 @@ class RedisStore:
 def _digest(*parts: str) -> str:
     hasher = hashlib.sha256()
     for part in parts:
-        hasher.update(part.encode())
-        hasher.update(b"\x00")
+        data = part.encode()
+        hasher.update(len(data).to_bytes(8, "big"))  # length-prefixed: no text can pass for a message boundary
+        hasher.update(data)
     return hasher.hexdigest()
 
 
@@ -113,7 +114,7 @@ class Continuation:
 class ConversationTracker:
     def __init__(self, store: ConversationStore) -> None:
         self._store = store
-        self._warned_at = 0.0
+        self._warned_at = float("-inf")
 
     def _degraded(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -14,24 +14,7 @@ from app.services.conversations import (
     history_hash,
     scope_of,
 )
-
-SCOPE = scope_of("client-1", "helper", "alice")
-
-
-def system(text: str) -> ChatMessage:
-    return ChatMessage(role="system", content=text)
-
-
-def developer(text: str) -> ChatMessage:
-    return ChatMessage(role="developer", content=text)
-
-
-def user(text: str) -> ChatMessage:
-    return ChatMessage(role="user", content=text)
-
-
-def assistant(text: str) -> ChatMessage:
-    return ChatMessage(role="assistant", content=text)
+from tests.unit.messages import SCOPE, assistant, developer, system, user
 
 
 class FailingStore:
@@ -415,3 +398,29 @@ async def test_tracker_close_closes_the_store() -> None:
     store = FailingStore()
     await ConversationTracker(store).close()
     assert store.closed
+
+
+def test_text_cannot_pass_for_a_message_boundary() -> None:
+    assert history_hash(SCOPE, [user("a\x00assistant\x00b")]) != history_hash(SCOPE, [user("a"), assistant("b")])
+
+
+@pytest.mark.anyio
+async def test_the_first_outage_is_logged_even_right_after_boot(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class DownStore:
+        async def get_many(self, keys: list[str]) -> list[str | None]:
+            raise StoreUnavailableError("down")
+
+        async def set_many(self, items: dict[str, str]) -> None:
+            raise StoreUnavailableError("down")
+
+        async def close(self) -> None:
+            return None
+
+    monkeypatch.setattr("app.services.conversations.time.monotonic", lambda: 12.0)  # a machine up for 12 s
+    logger = logging.getLogger("opendify.conversations")
+    monkeypatch.setattr(logger, "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="opendify.conversations"):
+        assert await ConversationTracker(DownStore()).find(SCOPE, [user("hi"), assistant("yo")]) is None
+    assert [r.getMessage() for r in caplog.records] == ["conversation store unavailable; answering statelessly"]

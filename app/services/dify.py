@@ -4,6 +4,7 @@ GatewayError."""
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import httpx
 import msgspec
@@ -23,6 +24,7 @@ from app.services.dify_errors import error_from_dify, parse_error_body
 
 logger = logging.getLogger("opendify.dify")
 
+T = TypeVar("T")
 USER_AGENT = "opendify"
 _encoder = msgspec.json.Encoder()
 _info = msgspec.json.Decoder(AppInfo)
@@ -107,23 +109,21 @@ class DifyClient:
             )
         )
 
-    async def info(self, key: str) -> AppInfo:
+    async def _get(self, key: str, path: str, decoder: msgspec.json.Decoder[T]) -> T:
         headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
-        response = await self._send(
-            httpx.Request("GET", self._url("/info"), headers=headers, extensions=self._extensions)
-        )
+        response = await self._send(httpx.Request("GET", self._url(path), headers=headers, extensions=self._extensions))
         if response.status_code != 200:
             raise error_from_dify(response.status_code, parse_error_body(response.content))
-        return _info.decode(response.content)
+        try:
+            return decoder.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Dify sent an unreadable answer to GET {path}: {exc}") from exc
+
+    async def info(self, key: str) -> AppInfo:
+        return await self._get(key, "/info", _info)
 
     async def parameters(self, key: str) -> AppParameters:
-        headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
-        response = await self._send(
-            httpx.Request("GET", self._url("/parameters"), headers=headers, extensions=self._extensions)
-        )
-        if response.status_code != 200:
-            raise error_from_dify(response.status_code, parse_error_body(response.content))
-        return _parameters.decode(response.content)
+        return await self._get(key, "/parameters", _parameters)
 
     async def probe_mode(self, key: str) -> AppMode | None:
         """Tell the app type apart on a Dify whose /info has no `mode`. Runs nothing on the Dify side."""

@@ -5,6 +5,7 @@ import os
 import sys
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -42,6 +43,18 @@ def _fail(message: str) -> SystemExit:
     return SystemExit(2)
 
 
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Browser clients (NextChat, LobeChat client mode) need preflights answered; off unless origins are set."""
+    if not settings.cors_allow_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_allow_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["X-Dify-Conversation-Id"],
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         try:
@@ -62,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
+        cors_config=_cors(settings),
         state=State({"settings": settings}),
         logging_config=None,
         openapi_config=OpenAPIConfig(

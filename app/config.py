@@ -42,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     conversation_max_entries: int = 100_000
     redis_url: str | None = None
     system_prompt_variable: str = "system_prompt"
+    cors_allow_origins: tuple[str, ...] = ()
 
     @property
     def auth_required(self) -> bool:
@@ -161,6 +162,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CONVERSATION_MAX_ENTRIES": ("conversation_max_entries", _positive_int),
     "REDIS_URL": ("redis_url", _redis_url),
     "SYSTEM_PROMPT_VARIABLE": ("system_prompt_variable", str.strip),
+    "CORS_ALLOW_ORIGINS": ("cors_allow_origins", lambda raw: tuple(_split_list(raw))),
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from litestar import Litestar
+from litestar.testing import TestClient
 
 import app as opendify
 from app import config
@@ -326,3 +327,19 @@ def test_create_app_with_explicit_settings_skips_environment(clean_env: pytest.M
     clean_env.setenv("TIMEOUT", "abc")  # would fail if the environment were read
     application = opendify.create_app(Settings(timeout=3.0))
     assert application.state.settings.timeout == 3.0
+
+
+def test_cors_is_off_by_default_and_answers_preflights_when_configured() -> None:
+    preflight = {
+        "Origin": "https://chat.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    with TestClient(opendify.create_app(Settings())) as client:
+        assert "access-control-allow-origin" not in client.options("/v1/chat/completions", headers=preflight).headers
+    settings = settings_from_mapping({"CORS_ALLOW_ORIGINS": "https://chat.example"})
+    with TestClient(opendify.create_app(settings)) as client:
+        response = client.options("/v1/chat/completions", headers=preflight)
+        assert response.status_code in (200, 204)
+        assert response.headers["access-control-allow-origin"] == "https://chat.example"
+        assert "authorization" in response.headers["access-control-allow-headers"].lower()

@@ -17,7 +17,7 @@ from app.services.conversations import ConversationTracker, scope_of
 from app.services.dify import DifyClient
 from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
 from app.services.prompt import Prompt, last_user_index
-from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
+from app.services.streaming import STOP_TIMEOUT, ChatStream, dify_event_batches, dify_events, translate_batch
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -122,7 +122,8 @@ class ChatService:
         if streaming:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             stream = await self._open_stream(app, dify_request, request.model, include_usage, remember)
-            return ChatOutcome(stream, stream.conversation_id)
+            # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
+            return ChatOutcome(stream, stream.conversation_id or plan.conversation_id)
         if dify_request.response_mode == "streaming":
             completion, conversation_id = await self._aggregate(app, dify_request, request.model)
         else:
@@ -170,15 +171,22 @@ class ChatService:
                     state.apply(event)
                     if state.done:
                         break
+            else:
+                state.ended = True  # Dify closed the stream: its task is over
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-                if not state.ended and state.task_id is not None:
-                    await self._dify.stop_chat(app.key, state.task_id, dify_request.user)
+                await self._stop_unless_over(app, state, dify_request.user)
         if not state.done:
             raise state.incomplete_error()
         completion = _completion(state.message_id or "", state.created, model, state.answer, state.usage)
         return completion, state.conversation_id
+
+    async def _stop_unless_over(self, app: DifyApp, state: AnswerState, user: str) -> None:
+        """A Dify task this gateway stopped listening to would otherwise run (and bill) to its end."""
+        if not state.ended and state.task_id is not None:
+            with anyio.move_on_after(STOP_TIMEOUT):
+                await self._dify.stop_chat(app.key, state.task_id, user)
 
     async def _open_stream(
         self,
@@ -196,14 +204,18 @@ class ChatService:
         head = b""
         try:
             async for batch in batches:
-                head = translate_batch(translator, batch)
+                head, error = translate_batch(translator, batch)
+                if error is not None:
+                    raise error  # nothing sent yet: a real HTTP error
                 if head:
                     break
             else:
+                translator.state.ended = True  # Dify closed the stream: its task is over
                 raise translator.state.incomplete_error()
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+                await self._stop_unless_over(app, translator.state, dify_request.user)
             raise
         stop = partial(self._dify.stop_chat, app.key, user=dify_request.user)
         return ChatStream(head, translator, batches, response, stop, on_complete=remember)

@@ -137,6 +137,13 @@ class ConversationTracker:
             return None  # the conversation moved on (a regenerated answer, an edited history): do not reuse it
         return Continuation(conversation_id, int(turn))
 
+    async def claim(self, conversation_id: str, turn: int) -> None:
+        """Mark the conversation as moving to `turn`; `remember` confirms it when the answer completes."""
+        try:
+            await self._store.set_many({"c:" + conversation_id: f"{turn}~"})
+        except StoreUnavailableError as exc:
+            self._degraded(exc)
+
     async def remember(
         self, scope: str, messages: list[ChatMessage], answer: str, conversation_id: str, turn: int
     ) -> None:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -37,6 +38,17 @@ _PROBE_CHAT = b'{"user":"opendify-probe","inputs":{},"query":"","response_mode":
 _PROBE_WORKFLOW = b'{"user":"opendify-probe","response_mode":"blocking"}'
 
 
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 @contextmanager
 def _transport_errors(base_url: str) -> Iterator[None]:
     try:
@@ -53,18 +65,15 @@ class DifyClient:
     """Requests go straight to the pooled transport: the AsyncClient layer above it (redirects, cookies, auth
     flows, URL merging) does nothing this gateway needs, and costs a large share of a request's CPU."""
 
-    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls")
+    __slots__ = ("_base", "_extensions", "_headers", "_shown", "_transport", "_urls")
 
     def __init__(self, transport: httpx.AsyncBaseTransport, base_url: str, timeout: httpx.Timeout) -> None:
         self._transport = transport
         self._base = base_url.rstrip("/")
+        self._shown = _without_credentials(self._base)  # for messages: never user:password@
         self._extensions = {"timeout": timeout.as_dict()}
         self._headers: dict[str, dict[str, str]] = {}
         self._urls: dict[str, httpx.URL] = {}
-
-    @property
-    def base_url(self) -> str:
-        return self._base
 
     def _auth(self, key: str) -> dict[str, str]:
         """Headers for a JSON POST, built once per key."""
@@ -88,7 +97,7 @@ class DifyClient:
         return url
 
     async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        with _transport_errors(self._base):
+        with _transport_errors(self._shown):
             try:
                 response = await self._transport.handle_async_request(request)
             except httpx.RemoteProtocolError:
@@ -165,7 +174,7 @@ class DifyClient:
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return response
         try:
-            with _transport_errors(self._base):
+            with _transport_errors(self._shown):
                 content = await response.aread()
         finally:
             await response.aclose()
@@ -187,7 +196,10 @@ class DifyClient:
         response = await self._send(upload)
         if response.status_code not in (200, 201):
             raise error_from_dify(response.status_code, parse_error_body(response.content))
-        return _upload.decode(response.content).id
+        try:
+            return _upload.decode(response.content).id
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Dify sent an unreadable answer to the upload: {exc}") from exc
 
     async def stop_chat(self, key: str, task_id: str, user: str) -> None:
         try:

@@ -93,7 +93,11 @@ class ModelRegistry:
 
     async def refresh(self, positions: list[int] | None = None) -> None:
         async with self._lock:
-            due = self._due() if positions is None else [i for i in positions if i not in self._fresh]
+            due = (
+                self._due()
+                if positions is None
+                else [i for i in positions if i not in self._fresh and i not in self._failed]
+            )
             if not due:
                 return
             results = await asyncio.gather(*(self._discover(i) for i in due))

@@ -66,17 +66,21 @@ async def dify_events(response: httpx.Response) -> AsyncIterator[_Event | None]:
             yield event
 
 
-def translate_batch(translator: StreamTranslator, batch: list[_Event | None]) -> bytes:
-    """SSE bytes for a batch of events; stops at Dify's terminal event. An `error` event raises GatewayError."""
+def translate_batch(translator: StreamTranslator, batch: list[_Event | None]) -> tuple[bytes, GatewayError | None]:
+    """SSE bytes for a batch of events, up to Dify's terminal event, and the error Dify reported, if any (the
+    text that arrived before it is kept)."""
     parts: list[bytes] = []
-    for event in batch:
-        if event is None:
-            parts.append(PING_COMMENT)
-            continue
-        parts.append(translator.feed(event))
-        if translator.state.ended:
-            break
-    return b"".join(parts)
+    try:
+        for event in batch:
+            if event is None:
+                parts.append(PING_COMMENT)
+                continue
+            parts.append(translator.feed(event))
+            if translator.state.ended:
+                break
+    except GatewayError as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
 
 
 class ChatStream:
@@ -119,12 +123,13 @@ class ChatStream:
             if upstream_over:
                 return
             async for batch in self._batches:
-                try:
-                    out = translate_batch(translator, batch)
-                finally:
-                    upstream_over = translator.state.ended
+                out, error = translate_batch(translator, batch)
+                upstream_over = translator.state.ended
                 if translator.state.done:
                     await self._completed()
+                if error is not None:
+                    yield out + error_event(error)
+                    return
                 if out:
                     yield out
                 if upstream_over:

@@ -216,7 +216,7 @@ def test_broken_stream_raises_instead_of_truncating(client: openai.OpenAI, trigg
 
 
 def test_dify_unreachable_is_502_and_slow_dify_is_504() -> None:
-    double = DifyDouble(apps=[DifyAppDouble(key="app-gone", name="soon-gone", mode="chat")], slow_delay=1.0)
+    double = DifyDouble(apps=[DifyAppDouble(key="app-gone", name="soon-gone", mode="advanced-chat")], slow_delay=1.0)
     upstream = ServerThread(double).__enter__()
     settings = Settings(
         valid_api_keys=(CLIENT_KEY,),
@@ -234,6 +234,7 @@ def test_dify_unreachable_is_502_and_slow_dify_is_504() -> None:
                 model="soon-gone", messages=[{"role": "user", "content": "[slow] hi"}], stream=True
             )
         assert raised.value.status_code == 504
+        assert double.stopped, "the Dify task left behind by the timeout was not stopped"
         upstream.__exit__()
         with pytest.raises(openai.InternalServerError) as raised:
             sdk.chat.completions.create(model="soon-gone", messages=[{"role": "user", "content": "hi"}])

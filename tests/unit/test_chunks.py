@@ -20,7 +20,7 @@ from app.services.chunks import (
     error_event,
     usage_from_dify,
 )
-from app.services.streaming import decode_event
+from app.services.streaming import decode_event, translate_batch
 from tests.traces import TRACES, load
 
 MODEL = "dify-echo"
@@ -515,3 +515,19 @@ def test_decode_event_rejects_malformed_json() -> None:
     with pytest.raises(UpstreamError) as info:
         decode_event(b'{"event": "message", "answer": ')
     assert info.value.code == "upstream_malformed"
+
+
+def test_text_read_together_with_an_error_event_is_still_sent() -> None:
+    envelope = {"conversation_id": "c", "message_id": "m", "created_at": 1}
+    message = decode_event(
+        json.dumps({"event": "message", **envelope, "task_id": "t", "answer": "partial answer"}).encode()
+    )
+    error = decode_event(
+        json.dumps(
+            {"event": "error", **envelope, "code": "completion_request_error", "status": 400, "message": "x"}
+        ).encode()
+    )
+    translator = StreamTranslator("m", include_usage=False)
+    out, raised = translate_batch(translator, [message, error])
+    assert isinstance(raised, UpstreamError)
+    assert b'"content":"partial answer"' in out

@@ -368,3 +368,25 @@ def test_fold_instead_puts_the_system_prompt_into_the_app_variable() -> None:
     assert result.prompt.query == "User: Hi\n\nAssistant: Hello! How can I help?\n\nUser: What is 2+2?"
     assert result.conversation_id is None
     assert result.scope == SCOPE
+
+
+@pytest.mark.anyio
+async def test_a_turn_that_never_completed_is_not_continued_again() -> None:
+    # turn 2 is sent (and Dify keeps it even if it is stopped or fails), but its answer never completes
+    tracker = new_tracker()
+    await tracker.remember(SCOPE, TURN_ONE, ANSWER_ONE, "conv-1", 1)
+    first = await plan(TURN_TWO, tracker)
+    assert first.continued
+    # "regenerate" with the same history: Dify's memory of conv-1 already holds the aborted turn
+    again = await plan(TURN_TWO, tracker)
+    assert again.conversation_id is None
+    assert again.continued is False
+
+
+@pytest.mark.anyio
+async def test_mode_stateless_puts_the_system_prompt_into_the_apps_variable() -> None:
+    messages = [system("Be brief."), user("Hi")]
+    result = await plan(messages, new_tracker(), mode="stateless", app=make_app("system_prompt"))
+    assert result.inputs == {"system_prompt": "Be brief."}
+    assert result.prompt.query == "Hi"
+    assert result.scope is None

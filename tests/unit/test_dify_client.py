@@ -1,10 +1,14 @@
 """DifyClient over a scripted transport: what it sends, and how connection loss is handled."""
 
+import asyncio
+
 import httpx
 import pytest
 
+from app.config import DifyAppKey
 from app.errors import UpstreamError, UpstreamTimeoutError
 from app.services.dify import DifyClient
+from app.services.models import ModelRegistry
 from tests.traces import load
 
 pytestmark = pytest.mark.anyio
@@ -63,3 +67,27 @@ async def test_requests_carry_the_app_key_the_timeout_and_identity_encoding() ->
     assert sent.headers["accept-encoding"] == "identity"
     assert sent.extensions["timeout"] == httpx.Timeout(5).as_dict()
     assert sent.content == b'{"user":"user-1"}'
+
+
+async def test_credentials_in_the_base_url_never_reach_a_message() -> None:
+    transport = ScriptedTransport(httpx.ConnectError("refused"), httpx.ConnectError("refused"))
+    client = DifyClient(transport, "https://admin:s3cret@dify.internal:8443/v1", httpx.Timeout(5))
+    with pytest.raises(UpstreamError) as raised:
+        await client.info("app-key")
+    assert "s3cret" not in raised.value.message and "admin" not in raised.value.message
+    assert "https://dify.internal:8443/v1" in raised.value.message
+
+
+async def test_an_unreadable_upload_answer_is_an_upstream_error() -> None:
+    transport = ScriptedTransport(httpx.Response(201, content=b"<html>proxy page</html>"))
+    with pytest.raises(UpstreamError):
+        await _client(transport).upload_file("app-key", "u", "a.png", "image/png", b"\x89PNG")
+
+
+async def test_concurrent_lookups_while_dify_is_down_ask_it_once() -> None:
+    transport = ScriptedTransport(*[httpx.ConnectError("refused") for _ in range(20)])
+    registry = ModelRegistry(_client(transport), (DifyAppKey("app-key", mode="chat"),), ttl=60, retry_after=60)
+    results = await asyncio.gather(*(registry.resolve("some-app") for _ in range(10)))
+    assert results == [None] * 10
+    assert len(transport.requests) == 1  # then retried only after MODELS_RETRY_SECONDS
+    assert registry.undiscovered == 1

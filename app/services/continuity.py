@@ -59,10 +59,9 @@ async def plan_turn(
         return _new_conversation(messages, app, None)  # something after the last user turn: nothing to continue
     if any(m.role not in _SYSTEM for m in history):
         found = await tracker.find(scope, history)
-        if found is not None:
-            # Dify keeps even a turn that is stopped or fails: until this one completes, the history that led to
-            # it must not continue the conversation again (a regenerate after an aborted answer)
-            await tracker.claim(found.conversation_id, found.turn + 1)
+        # Dify keeps even a turn that is stopped or fails: until this one completes, the history that led to it
+        # must not continue the conversation again (a regenerate after an aborted answer, a concurrent duplicate)
+        if found is not None and await tracker.claim(found):
             return Plan(
                 prompt=build_prompt([messages[last]]),
                 conversation_id=found.conversation_id,

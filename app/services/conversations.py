@@ -25,6 +25,7 @@ _ROLE = {"developer": "system"}
 class ConversationStore(Protocol):
     async def get_many(self, keys: list[str]) -> list[str | None]: ...
     async def set_many(self, items: dict[str, str]) -> None: ...
+    async def compare_and_set(self, key: str, expected: str, value: str) -> bool: ...
     async def close(self) -> None: ...
 
 
@@ -40,12 +41,28 @@ class MemoryStore:
     async def set_many(self, items: dict[str, str]) -> None:
         self._cache.update(items)
 
+    async def compare_and_set(self, key: str, expected: str, value: str) -> bool:
+        # no await between the read and the write: atomic on the event loop
+        if self._cache.get(key) != expected:
+            return False
+        self._cache[key] = value
+        return True
+
     async def close(self) -> None:
         self._cache.clear()
 
 
 class StoreUnavailableError(Exception):
     """The shared store could not be reached; callers degrade to stateless behaviour."""
+
+
+_COMPARE_AND_SET = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 class RedisStore:
@@ -59,6 +76,7 @@ class RedisStore:
         self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._ttl = max(int(ttl), 1)
         self._errors = (aioredis.RedisError, OSError)
+        self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
         try:
@@ -73,6 +91,12 @@ class RedisStore:
                 for key, value in items.items():
                     _ = pipe.set(self.PREFIX + key, value, ex=self._ttl)
                 await pipe.execute()
+        except self._errors as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def compare_and_set(self, key: str, expected: str, value: str) -> bool:
+        try:
+            return bool(await self._compare_and_set(keys=[self.PREFIX + key], args=[expected, value, self._ttl]))
         except self._errors as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
@@ -137,12 +161,16 @@ class ConversationTracker:
             return None  # the conversation moved on (a regenerated answer, an edited history): do not reuse it
         return Continuation(conversation_id, int(turn))
 
-    async def claim(self, conversation_id: str, turn: int) -> None:
-        """Mark the conversation as moving to `turn`; `remember` confirms it when the answer completes."""
+    async def claim(self, found: Continuation) -> bool:
+        """Move the conversation from the found turn to the next, pending until `remember` confirms it. Atomic:
+        of two requests continuing the same turn at once, one wins; the other starts a new conversation."""
         try:
-            await self._store.set_many({"c:" + conversation_id: f"{turn}~"})
+            return await self._store.compare_and_set(
+                "c:" + found.conversation_id, str(found.turn), f"{found.turn + 1}~"
+            )
         except StoreUnavailableError as exc:
             self._degraded(exc)
+            return False
 
     async def remember(
         self, scope: str, messages: list[ChatMessage], answer: str, conversation_id: str, turn: int

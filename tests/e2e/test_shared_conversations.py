@@ -1,11 +1,14 @@
 """Two gateway processes sharing a real Redis server: a conversation continues across instances."""
 
+import asyncio
 import uuid
 from pathlib import Path
 
 import openai
+import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from app.services.conversations import RedisStore
 from tests.dify_double import DifyDouble
 from tests.e2e.conftest import CLIENT_KEY
 from tests.e2e.processes import gateway_process, redis_server
@@ -50,3 +53,17 @@ def test_turns_through_two_instances_continue_one_conversation(dify: DifyDouble,
     assert sent[1]["query"] == "turn two via B"
     assert "conversation_id" not in sent[2]  # degraded: a new conversation with the history folded into the query
     assert sent[2]["query"].startswith("User: turn one via A")
+
+
+@pytest.mark.anyio
+async def test_the_turn_claim_is_atomic_in_redis() -> None:
+    with redis_server() as (redis_url, _):
+        store = RedisStore(redis_url, ttl=60)
+        try:
+            await store.set_many({"c:conv": "1"})
+            wins = await asyncio.gather(*(store.compare_and_set("c:conv", "1", "2~") for _ in range(20)))
+            assert sum(wins) == 1
+            assert await store.get_many(["c:conv"]) == ["2~"]
+            assert not await store.compare_and_set("c:missing", "1", "2~")
+        finally:
+            await store.close()

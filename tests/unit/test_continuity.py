@@ -1,13 +1,15 @@
 """Which Dify conversation a request goes to, and its query and inputs (CONVERSATION_MODE)."""
 
+import asyncio
+
 import pytest
 
 from app.schemas.openai import ChatMessage
 from app.services.continuity import ConversationMode, Plan, fold_instead, plan_turn
-from app.services.conversations import ConversationTracker, MemoryStore, StoreUnavailableError, scope_of
+from app.services.conversations import ConversationTracker, MemoryStore, scope_of
 from app.services.models import DifyApp
 from app.services.prompt import Prompt
-from tests.unit.messages import SCOPE, assistant, developer, system, user
+from tests.unit.messages import SCOPE, FailingStore, assistant, developer, system, user
 
 
 def make_app(system_variable: str | None = None) -> DifyApp:
@@ -33,17 +35,6 @@ class CountingStore(MemoryStore):
     async def get_many(self, keys: list[str]) -> list[str | None]:
         self.reads += 1
         return await super().get_many(keys)
-
-
-class DownStore:
-    async def get_many(self, keys: list[str]) -> list[str | None]:
-        raise StoreUnavailableError("connection refused")
-
-    async def set_many(self, items: dict[str, str]) -> None:
-        raise StoreUnavailableError("connection refused")
-
-    async def close(self) -> None:
-        return None
 
 
 def new_tracker() -> ConversationTracker:
@@ -328,7 +319,7 @@ async def test_auto_with_messages_after_the_last_user_turn_still_uses_the_system
 
 @pytest.mark.anyio
 async def test_auto_degrades_to_a_folded_new_conversation_when_the_store_is_down() -> None:
-    result = await plan(TURN_TWO, ConversationTracker(DownStore()))
+    result = await plan(TURN_TWO, ConversationTracker(FailingStore()))
 
     assert result.conversation_id is None
     assert result.continued is False
@@ -390,3 +381,11 @@ async def test_mode_stateless_puts_the_system_prompt_into_the_apps_variable() ->
     assert result.inputs == {"system_prompt": "Be brief."}
     assert result.prompt.query == "Hi"
     assert result.scope is None
+
+
+@pytest.mark.anyio
+async def test_of_two_requests_continuing_the_same_turn_at_once_one_continues() -> None:
+    tracker = new_tracker()
+    await tracker.remember(SCOPE, TURN_ONE, ANSWER_ONE, "conv-1", 1)
+    plans = await asyncio.gather(plan(TURN_TWO, tracker), plan(TURN_TWO, tracker))
+    assert sorted(p.continued for p in plans) == [False, True]

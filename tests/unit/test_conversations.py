@@ -14,26 +14,7 @@ from app.services.conversations import (
     history_hash,
     scope_of,
 )
-from tests.unit.messages import SCOPE, assistant, developer, system, user
-
-
-class FailingStore:
-    """A shared store that cannot be reached."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.closed = False
-
-    async def get_many(self, keys: list[str]) -> list[str | None]:
-        self.calls += 1
-        raise StoreUnavailableError("connection refused")
-
-    async def set_many(self, items: dict[str, str]) -> None:
-        self.calls += 1
-        raise StoreUnavailableError("connection refused")
-
-    async def close(self) -> None:
-        self.closed = True
+from tests.unit.messages import SCOPE, FailingStore, assistant, developer, system, user
 
 
 class FailsOnSecondReadStore(MemoryStore):
@@ -408,19 +389,9 @@ def test_text_cannot_pass_for_a_message_boundary() -> None:
 async def test_the_first_outage_is_logged_even_right_after_boot(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class DownStore:
-        async def get_many(self, keys: list[str]) -> list[str | None]:
-            raise StoreUnavailableError("down")
-
-        async def set_many(self, items: dict[str, str]) -> None:
-            raise StoreUnavailableError("down")
-
-        async def close(self) -> None:
-            return None
-
     monkeypatch.setattr("app.services.conversations.time.monotonic", lambda: 12.0)  # a machine up for 12 s
     logger = logging.getLogger("opendify.conversations")
     monkeypatch.setattr(logger, "propagate", True)
     with caplog.at_level(logging.WARNING, logger="opendify.conversations"):
-        assert await ConversationTracker(DownStore()).find(SCOPE, [user("hi"), assistant("yo")]) is None
+        assert await ConversationTracker(FailingStore()).find(SCOPE, [user("hi"), assistant("yo")]) is None
     assert [r.getMessage() for r in caplog.records] == ["conversation store unavailable; answering statelessly"]

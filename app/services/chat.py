@@ -17,9 +17,10 @@ from app.services.conversations import ConversationTracker, scope_of
 from app.services.dify import DifyClient
 from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
 from app.services.prompt import Prompt, last_user_index
-from app.services.streaming import STOP_TIMEOUT, ChatStream, dify_event_batches, dify_events, translate_batch
+from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
 
 ANONYMOUS_CLIENT = "anonymous"
+STOP_TIMEOUT = 5.0  # seconds a stop request may take; it runs shielded from cancellation
 
 
 def client_id_for(api_key: str | None) -> str:
@@ -176,13 +177,13 @@ class ChatService:
         finally:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-                await self._stop_unless_over(app, state, dify_request.user)
+                await self._stop_unless_over(app, state, user=dify_request.user)
         if not state.done:
             raise state.incomplete_error()
         completion = _completion(state.message_id or "", state.created, model, state.answer, state.usage)
         return completion, state.conversation_id
 
-    async def _stop_unless_over(self, app: DifyApp, state: AnswerState, user: str) -> None:
+    async def _stop_unless_over(self, app: DifyApp, state: AnswerState, *, user: str) -> None:
         """A Dify task this gateway stopped listening to would otherwise run (and bill) to its end."""
         if not state.ended and state.task_id is not None:
             with anyio.move_on_after(STOP_TIMEOUT):
@@ -215,9 +216,9 @@ class ChatService:
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-                await self._stop_unless_over(app, translator.state, dify_request.user)
+                await self._stop_unless_over(app, translator.state, user=dify_request.user)
             raise
-        stop = partial(self._dify.stop_chat, app.key, user=dify_request.user)
+        stop = partial(self._stop_unless_over, app, user=dify_request.user)
         return ChatStream(head, translator, batches, response, stop, on_complete=remember)
 
 

@@ -68,10 +68,13 @@ class SSEParser:
             self._has_field = True  # `event:`, `id:`, `retry:`: an event without data is a keep-alive
 
 
-async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:
+    """The complete events of each network chunk, as one list (chunks that complete no event yield nothing)."""
     parser = SSEParser()
     async for chunk in chunks:
-        for event in parser.feed(chunk):
-            yield event
-    for event in parser.close():
-        yield event
+        events = parser.feed(chunk)
+        if events:
+            yield events
+    tail = parser.close()
+    if tail:
+        yield tail

@@ -10,14 +10,12 @@ import msgspec
 
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import IGNORED_EVENTS, DifyEvent, _Event
-from app.services.chunks import PING_COMMENT, StreamTranslator, error_event
-from app.services.sse import PING, SSEParser
+from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, error_event
+from app.services.sse import PING, iter_sse_batches
 
 logger = logging.getLogger("opendify.stream")
 
 _events: msgspec.json.Decoder[_Event] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
-
-STOP_TIMEOUT = 5.0
 
 
 def decode_event(raw: bytes) -> _Event | None:
@@ -45,19 +43,15 @@ def _decode_batch(payloads: list[bytes]) -> list[_Event | None]:
 async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[_Event | None]]:
     """The events of each network read (None for a keep-alive ping): what arrived together is relayed together,
     in one write to the client. httpx failures become gateway errors."""
-    parser = SSEParser()
     try:
-        async for chunk in response.aiter_raw():  # requests ask for identity encoding
-            batch = _decode_batch(parser.feed(chunk))
+        async for payloads in iter_sse_batches(response.aiter_raw()):  # requests ask for identity encoding
+            batch = _decode_batch(payloads)
             if batch:
                 yield batch
     except httpx.TimeoutException as exc:
         raise UpstreamTimeoutError("Dify stopped sending events (read timeout)") from exc
     except httpx.TransportError as exc:
         raise UpstreamError(f"The connection to Dify failed mid-stream ({type(exc).__name__})") from exc
-    tail = _decode_batch(parser.close())
-    if tail:
-        yield tail
 
 
 async def dify_events(response: httpx.Response) -> AsyncIterator[_Event | None]:
@@ -92,7 +86,7 @@ class ChatStream:
         translator: StreamTranslator,
         batches: AsyncIterator[list[_Event | None]],
         response: httpx.Response,
-        stop: Callable[..., Awaitable[None]],
+        stop_unless_over: Callable[[AnswerState], Awaitable[None]],
         *,
         on_complete: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
@@ -100,7 +94,7 @@ class ChatStream:
         self._translator = translator
         self._batches = batches
         self._response = response
-        self._stop = stop
+        self._stop_unless_over = stop_unless_over
         self._on_complete = on_complete
 
     async def _completed(self) -> None:
@@ -115,34 +109,30 @@ class ChatStream:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         translator = self._translator
-        upstream_over = translator.state.ended  # Dify ended its task (terminal event, error event or EOF)
+        state = translator.state
         try:
-            if translator.state.done:
+            if state.done:
                 await self._completed()
             yield self._head
-            if upstream_over:
+            if state.ended:
                 return
             async for batch in self._batches:
                 out, error = translate_batch(translator, batch)
-                upstream_over = translator.state.ended
-                if translator.state.done:
+                if state.done:
                     await self._completed()
                 if error is not None:
                     yield out + error_event(error)
                     return
                 if out:
                     yield out
-                if upstream_over:
+                if translator.state.ended:  # (read through the translator: `feed` moved it on)
                     return
-            upstream_over = True
-            yield error_event(translator.state.incomplete_error())
+            state.ended = True  # Dify closed the stream: its task is over
+            yield error_event(state.incomplete_error())
         except GatewayError as exc:
             yield error_event(exc)
         finally:
             # Client gone (or server shutting down): Litestar cancels us. Cleanup must survive that cancellation.
             with anyio.CancelScope(shield=True):
                 await self._response.aclose()
-                task_id = translator.state.task_id
-                if not upstream_over and task_id is not None:
-                    with anyio.move_on_after(STOP_TIMEOUT):
-                        await self._stop(task_id=task_id)
+                await self._stop_unless_over(state)

@@ -1,11 +1,11 @@
-"""SSEParser / iter_sse against the recorded Dify byte streams, cut into network chunks at every offset."""
+"""SSEParser / iter_sse_batches against the recorded Dify byte streams, cut into network chunks at every offset."""
 
 import json
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from app.services.sse import PING, SSEParser, iter_sse
+from app.services.sse import PING, SSEParser, iter_sse_batches
 from tests.traces import load
 
 RECORDED_STREAMS = ["chat-streaming", "chat-streaming-slow-ping", "agent-chat-streaming-toolcall"]
@@ -125,11 +125,11 @@ def test_utf8_answer_split_inside_a_character() -> None:
 
 
 @pytest.mark.anyio
-async def test_iter_sse_utf8_split_inside_a_character() -> None:
+async def test_iter_sse_batches_utf8_split_inside_a_character() -> None:
     payload = json.dumps({"event": "message", "answer": "héllo 世界"}, ensure_ascii=False).encode()
     body = b"data: " + payload + b"\n\n"
     cut = body.index("界".encode()) + 1
-    events = [event async for event in iter_sse(aiter_chunks([body[:cut], body[cut:]]))]
+    events = [event async for batch in iter_sse_batches(aiter_chunks([body[:cut], body[cut:]])) for event in batch]
     assert events == [payload]
     assert json.loads(events[0])["answer"] == "héllo 世界"
 
@@ -217,15 +217,15 @@ def test_close_after_complete_stream_delivers_nothing() -> None:
 
 
 @pytest.mark.anyio
-async def test_iter_sse_recorded_stream_in_small_chunks() -> None:
+async def test_iter_sse_batches_recorded_stream_in_small_chunks() -> None:
     body = load("chat-streaming-slow-ping").body
     chunks = [body[i : i + 7] for i in range(0, len(body), 7)]
-    events = [event async for event in iter_sse(aiter_chunks(chunks))]
+    events = [event async for batch in iter_sse_batches(aiter_chunks(chunks)) for event in batch]
     assert events == parse([body])
     assert without_pings(events) == recorded_payloads("chat-streaming-slow-ping")
 
 
 @pytest.mark.anyio
-async def test_iter_sse_delivers_unterminated_final_event() -> None:
-    events = [event async for event in iter_sse(aiter_chunks([b"data: a\n\ndata: ", b"b"]))]
+async def test_iter_sse_batches_delivers_unterminated_final_event() -> None:
+    events = [event async for batch in iter_sse_batches(aiter_chunks([b"data: a\n\ndata: ", b"b"])) for event in batch]
     assert events == [b"a", b"b"]

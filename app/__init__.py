@@ -18,6 +18,7 @@ from app.error_handlers import EXCEPTION_HANDLERS
 from app.log import configure_logging
 from app.plugins.http_client import HTTPClientPlugin
 from app.plugins.services import ServicesPlugin
+from app.request import GatewayRequest
 
 __version__ = "0.1.0"
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
+        request_class=GatewayRequest,
         cors_config=_cors(settings),
         state=State({"settings": settings}),
         logging_config=None,

@@ -43,6 +43,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     system_prompt_variable: str = "system_prompt"
     cors_allow_origins: tuple[str, ...] = ()
+    dify_raw_user: bool = False
+    redis_timeout: float = 0.5
+    redis_retry_seconds: float = 15.0
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
+    max_url_bytes: int = 8 * 1024
+    client_header_timeout: float = 10.0
+    client_body_timeout: float = 60.0
+    max_connections: int = 2048
+    shutdown_grace: float = 30.0
 
     @property
     def auth_required(self) -> bool:
@@ -81,6 +91,12 @@ def _parse_url(raw: str) -> str:
     parts = urlsplit(raw.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http(s) URL such as https://api.dify.ai/v1")
+    if parts.username is not None or parts.password is not None:
+        # Dify's app key takes the Authorization header, so Basic credentials could never be sent with it
+        raise ValueError(
+            "credentials in the URL (user:password@) cannot be used: Dify's app key takes the Authorization "
+            "header; remove them (put an authenticating proxy's credentials in the proxy, not here)"
+        )
     return raw.strip().rstrip("/")
 
 
@@ -88,6 +104,13 @@ def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
         raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be zero or a positive number of seconds")
     return value
 
 
@@ -163,7 +186,21 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REDIS_URL": ("redis_url", _redis_url),
     "SYSTEM_PROMPT_VARIABLE": ("system_prompt_variable", str.strip),
     "CORS_ALLOW_ORIGINS": ("cors_allow_origins", lambda raw: tuple(_split_list(raw))),
+    "DIFY_RAW_USER": ("dify_raw_user", _bool),
+    "REDIS_TIMEOUT": ("redis_timeout", _positive_float),
+    "REDIS_RETRY_SECONDS": ("redis_retry_seconds", _positive_float),
+    "MAX_HEADER_BYTES": ("max_header_bytes", _positive_int),
+    "MAX_HEADER_COUNT": ("max_header_count", _positive_int),
+    "MAX_URL_BYTES": ("max_url_bytes", _positive_int),
+    "CLIENT_HEADER_TIMEOUT": ("client_header_timeout", _positive_float),
+    "CLIENT_BODY_TIMEOUT": ("client_body_timeout", _positive_float),
+    "MAX_CONNECTIONS": ("max_connections", _positive_int),
+    "SHUTDOWN_GRACE": ("shutdown_grace", _non_negative_float),
 }
+
+
+def _may_hold_secrets(name: str, raw: str) -> bool:
+    return "KEY" in name or name == "REDIS_URL" or (name == "DIFY_API_BASE" and "@" in raw)
 
 
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
@@ -178,7 +215,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         except ConfigError:
             raise
         except ValueError as exc:
-            shown = "" if "KEY" in name or name == "REDIS_URL" else f" {raw!r}"  # may hold secrets
+            shown = "" if _may_hold_secrets(name, raw) else f" {raw!r}"
             raise ConfigError(f"{name}: invalid value{shown}: {exc}") from None
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -71,8 +71,6 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         message, param = _validation_message(exc)
         code = "invalid_json" if message.startswith("The request body is empty") else "invalid_value"
         return error_response(400, message, "invalid_request_error", code=code, param=param)
-    if status == 400 and ("JSON is malformed" in exc.detail or "truncated" in exc.detail):
-        return error_response(400, "The request body is not valid JSON.", "invalid_request_error", code="invalid_json")
     if status == 404:
         message = f"Unknown path {request.method} {request.url.path}"
     elif status == 413:

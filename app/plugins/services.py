@@ -60,7 +60,9 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store)
-        app.state.chat_service = ChatService(dify, registry, tracker, settings.conversation_mode)
+        app.state.chat_service = ChatService(
+            dify, registry, tracker, settings.conversation_mode, raw_user=settings.dify_raw_user
+        )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:
             # discover in the background: an unreachable Dify must not delay or break start-up

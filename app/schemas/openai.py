@@ -1,6 +1,6 @@
 """What OpenAI clients send and receive. Unknown request fields are ignored, never rejected."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -8,7 +8,7 @@ Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
 class ImageURL(msgspec.Struct, kw_only=True):
-    url: str
+    url: Annotated[str, msgspec.Meta(pattern="^(https?://|data:)")]  # a web address or an inline image
     detail: str | None = None
 
 
@@ -36,7 +36,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     """`POST /v1/chat/completions`. Sampling fields are accepted for compatibility; the Dify app decides them."""
 
     model: str
-    messages: list[ChatMessage]
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]  # the schema says so too (minItems)
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     user: str | None = None

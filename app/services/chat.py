@@ -30,13 +30,25 @@ def client_id_for(api_key: str | None) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
-def dify_user(request: ChatCompletionRequest, client_id: str) -> str:
-    return request.user or f"opendify-{client_id}"
+def dify_user(user: str | None, client_id: str, *, raw: bool = False) -> str:
+    """Dify's `user`, scoped to the client key: Dify checks that a conversation belongs to the `user` continuing it,
+    so two keys must never share one. `raw` (DIFY_RAW_USER, single-tenant) sends the client's `user` as it is."""
+    if user and raw:
+        return user
+    scoped = f"opendify-{client_id}"
+    return f"{scoped}:{user}" if user else scoped
 
 
 def _decode_data_url(url: str) -> tuple[str, bytes]:
     header, _, payload = url.partition(",")
     mime_type = header[5:].split(";", 1)[0] or "application/octet-stream"
+    if not mime_type.startswith("image/"):
+        # an image_url part holds an image; documents are not uploaded under an image's name
+        raise InvalidRequestError(
+            f"An image_url data: URL must hold an image (image/*), not {mime_type[:100]}",
+            param="messages",
+            code="invalid_value",
+        )
     if ";base64" not in header:
         raise InvalidRequestError("Inline images must be base64 data: URLs", param="messages", code="invalid_value")
     try:
@@ -65,8 +77,11 @@ class ChatService:
         registry: ModelRegistry,
         tracker: ConversationTracker,
         mode: ConversationMode = "auto",
+        *,
+        raw_user: bool = False,
     ) -> None:
         self._dify = dify
+        self._raw_user = raw_user
         self._registry = registry
         self._tracker = tracker
         self._mode: ConversationMode = mode
@@ -84,7 +99,7 @@ class ChatService:
                 param="model",
                 code="unsupported_model",
             )
-        user = dify_user(request, client_id)
+        user = dify_user(request.user, client_id, raw=self._raw_user)
         explicit = conversation_id or request.conversation_id
         plan = await plan_turn(
             request.messages,

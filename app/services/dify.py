@@ -5,7 +5,6 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -37,16 +36,44 @@ _parameters = msgspec.json.Decoder(AppParameters)
 _PROBE_CHAT = b'{"user":"opendify-probe","inputs":{},"query":"","response_mode":"blocking"}'
 _PROBE_WORKFLOW = b'{"user":"opendify-probe","response_mode":"blocking"}'
 
+# Dify's own errors are a few hundred bytes; a proxy's page or a runaway error is not read (or relayed) whole
+ERROR_BODY_LIMIT = 64 * 1024
 
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+class Answer:
+    """A whole (non-streaming) answer from Dify: its status and body (an error body at most ERROR_BODY_LIMIT)."""
+
+    __slots__ = ("content", "status_code")
+
+    def __init__(self, status_code: int, content: bytes) -> None:
+        self.status_code = status_code
+        self.content = content
+
+    def decode(self, decoder: msgspec.json.Decoder[T], what: str, *, ok: tuple[int, ...] = (200,)) -> T:
+        """The answer as a Struct, or the gateway error Dify's error (or an unreadable answer) stands for."""
+        if self.status_code not in ok:
+            raise error_from_dify(self.status_code, parse_error_body(self.content))
+        try:
+            return decoder.decode(self.content)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(f"Dify sent an unreadable answer to {what}: {exc}") from exc
+
+
+async def read_body(response: httpx.Response) -> bytes:
+    """Read and close a response; an error answer is cut at ERROR_BODY_LIMIT bytes."""
+    limit = ERROR_BODY_LIMIT if response.status_code >= 400 else None
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+    finally:
+        await response.aclose()
+    body = b"".join(chunks)
+    return body if limit is None else body[:limit]
 
 
 @contextmanager
@@ -65,12 +92,11 @@ class DifyClient:
     """Requests go straight to the pooled transport: the AsyncClient layer above it (redirects, cookies, auth
     flows, URL merging) does nothing this gateway needs, and costs a large share of a request's CPU."""
 
-    __slots__ = ("_base", "_extensions", "_headers", "_shown", "_transport", "_urls")
+    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls")
 
     def __init__(self, transport: httpx.AsyncBaseTransport, base_url: str, timeout: httpx.Timeout) -> None:
         self._transport = transport
         self._base = base_url.rstrip("/")
-        self._shown = _without_credentials(self._base)  # for messages: never user:password@
         self._extensions = {"timeout": timeout.as_dict()}
         self._headers: dict[str, dict[str, str]] = {}
         self._urls: dict[str, httpx.URL] = {}
@@ -96,22 +122,22 @@ class DifyClient:
                 self._urls[path] = url
         return url
 
-    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        with _transport_errors(self._shown):
+    async def _open(self, request: httpx.Request) -> httpx.Response:
+        """Send a request; the caller owns the response (its body unread) and must close it."""
+        with _transport_errors(self._base):
             try:
-                response = await self._transport.handle_async_request(request)
+                return await self._transport.handle_async_request(request)
             except httpx.RemoteProtocolError:
                 # the pooled connection died under us before any answer (keep-alive race, HTTP/2 GOAWAY):
                 # once more on a fresh connection
-                response = await self._transport.handle_async_request(request)
-            if not stream:
-                try:
-                    await response.aread()
-                finally:
-                    await response.aclose()
-        return response
+                return await self._transport.handle_async_request(request)
 
-    async def _post(self, key: str, path: str, content: bytes) -> httpx.Response:
+    async def _send(self, request: httpx.Request) -> Answer:
+        response = await self._open(request)
+        with _transport_errors(self._base):
+            return Answer(response.status_code, await read_body(response))
+
+    async def _post(self, key: str, path: str, content: bytes) -> Answer:
         return await self._send(
             httpx.Request(
                 "POST", self._url(path), content=content, headers=self._auth(key), extensions=self._extensions
@@ -120,13 +146,8 @@ class DifyClient:
 
     async def _get(self, key: str, path: str, decoder: msgspec.json.Decoder[T]) -> T:
         headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}
-        response = await self._send(httpx.Request("GET", self._url(path), headers=headers, extensions=self._extensions))
-        if response.status_code != 200:
-            raise error_from_dify(response.status_code, parse_error_body(response.content))
-        try:
-            return decoder.decode(response.content)
-        except msgspec.DecodeError as exc:
-            raise UpstreamError(f"Dify sent an unreadable answer to GET {path}: {exc}") from exc
+        answer = await self._send(httpx.Request("GET", self._url(path), headers=headers, extensions=self._extensions))
+        return answer.decode(decoder, f"GET {path}")
 
     async def info(self, key: str) -> AppInfo:
         return await self._get(key, "/info", _info)
@@ -153,13 +174,8 @@ class DifyClient:
         return None
 
     async def chat_blocking(self, key: str, request: ChatMessageRequest) -> BlockingMessage:
-        response = await self._post(key, "/chat-messages", _encoder.encode(request))
-        if response.status_code != 200:
-            raise error_from_dify(response.status_code, parse_error_body(response.content))
-        try:
-            return _blocking.decode(response.content)
-        except msgspec.DecodeError as exc:
-            raise UpstreamError(f"Dify sent an unreadable answer: {exc}") from exc
+        answer = await self._post(key, "/chat-messages", _encoder.encode(request))
+        return answer.decode(_blocking, "POST /chat-messages")
 
     async def chat_stream(self, key: str, request: ChatMessageRequest) -> httpx.Response:
         """Open a streaming chat; the caller owns the returned response and must close it."""
@@ -170,14 +186,11 @@ class DifyClient:
             headers=self._auth(key),
             extensions=self._extensions,
         )
-        response = await self._send(http_request, stream=True)
+        response = await self._open(http_request)
         if response.status_code == 200 and response.headers.get("content-type", "").startswith("text/event-stream"):
             return response
-        try:
-            with _transport_errors(self._shown):
-                content = await response.aread()
-        finally:
-            await response.aclose()
+        with _transport_errors(self._base):
+            content = await read_body(response)
         if response.status_code == 200:
             raise UpstreamError("Dify answered a streaming request without an event stream")
         raise error_from_dify(response.status_code, parse_error_body(content))
@@ -193,13 +206,8 @@ class DifyClient:
             extensions=self._extensions,
         )
         await upload.aread()  # multipart is built lazily; transports get it whole
-        response = await self._send(upload)
-        if response.status_code not in (200, 201):
-            raise error_from_dify(response.status_code, parse_error_body(response.content))
-        try:
-            return _upload.decode(response.content).id
-        except msgspec.DecodeError as exc:
-            raise UpstreamError(f"Dify sent an unreadable answer to the upload: {exc}") from exc
+        answer = await self._send(upload)
+        return answer.decode(_upload, "the upload", ok=(200, 201)).id
 
     async def stop_chat(self, key: str, task_id: str, user: str) -> None:
         try:

@@ -28,18 +28,26 @@ _UPSTREAM_CODES = frozenset(
 
 _error_body = msgspec.json.Decoder(ErrorBody)
 
+MESSAGE_LIMIT = 1000  # characters of Dify's message relayed to the client
+CODE_LIMIT = 100
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def parse_error_body(content: bytes) -> ErrorBody:
     try:
         return _error_body.decode(content)
     except msgspec.DecodeError:
         text = content.decode("utf-8", "replace").strip()
-        return ErrorBody(code="unknown", message=text[:500])
+        return ErrorBody(code="unknown", message=clip(text, 500))
 
 
 def error_from_dify(status: int, body: ErrorBody) -> GatewayError:
-    code = body.code or "unknown"
-    detail = body.message or code
+    """Dify's message and code are relayed, cut to MESSAGE_LIMIT and CODE_LIMIT characters."""
+    code = clip(body.code or "unknown", CODE_LIMIT)
+    detail = clip(body.message, MESSAGE_LIMIT) or code
     message = f"Dify: {detail}"
     if status == 401:
         return AuthenticationError(f"Dify rejected the app key configured for this model: {detail}")
@@ -56,5 +64,5 @@ def error_from_dify(status: int, body: ErrorBody) -> GatewayError:
         # HTTP 400 from Dify, but the model behind the app failed: a gateway-class error the client may retry
         return UpstreamError(message, code=code)
     if 400 <= status < 500:
-        return InvalidRequestError(message, code=code, param=body.params)
+        return InvalidRequestError(message, code=code, param=body.params and clip(body.params, CODE_LIMIT))
     return UpstreamError(f"Dify answered with unexpected status {status}: {detail}", code=code)

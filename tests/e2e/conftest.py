@@ -7,9 +7,16 @@ import pytest
 
 from app import create_app
 from app.config import DifyAppKey, Settings
+from app.services.chat import client_id_for, dify_user
 from tests.dify_double import DifyAppDouble, DifyDouble, ServerThread
 
 CLIENT_KEY = "sk-e2e-client"
+
+
+def scoped(user: str, key: str = CLIENT_KEY) -> str:
+    """The Dify `user` the gateway sends for a client's `user`: scoped to the client key."""
+    return dify_user(user, client_id_for(key))
+
 
 APPS = [
     DifyAppDouble(key="app-e2e-chat", name="realdify-chat", mode="chat"),

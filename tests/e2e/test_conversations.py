@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from tests.dify_double import DifyDouble
+from tests.e2e.conftest import scoped
 
 CONVERSATION_HEADER = "x-dify-conversation-id"
 
@@ -16,7 +17,7 @@ def _sent(dify: DifyDouble, user: str) -> list[dict[str, Any]]:
     return [
         r.body
         for r in dify.requests
-        if r.path == "/v1/chat-messages" and isinstance(r.body, dict) and r.body.get("user") == user
+        if r.path == "/v1/chat-messages" and isinstance(r.body, dict) and r.body.get("user") == scoped(user)
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 from app.config import DifyAppKey, Settings
 from tests.dify_double import DifyAppDouble, DifyDouble, RecordedRequest, ServerThread
-from tests.e2e.conftest import CLIENT_KEY
+from tests.e2e.conftest import CLIENT_KEY, scoped
 
 CHAT_MODELS = ["realdify-chat", "realdify-agent", "realdify-advanced-chat"]
 
@@ -20,7 +20,7 @@ def _last_chat_request(dify: DifyDouble, user: str) -> dict[str, object]:
         if (
             recorded.path == "/v1/chat-messages"
             and isinstance(recorded.body, dict)
-            and recorded.body.get("user") == user
+            and recorded.body.get("user") == scoped(user)
         ):
             return recorded.body
     raise AssertionError(f"no chat request from {user}")
@@ -142,7 +142,7 @@ def test_history_and_system_prompt_are_folded_into_the_query(client: openai.Open
 def test_default_user_is_stable_and_never_the_key(client: openai.OpenAI, dify: DifyDouble) -> None:
     client.chat.completions.create(model="realdify-chat", messages=[{"role": "user", "content": "who am I"}])
     users = [r.body["user"] for r in dify.requests if r.path == "/v1/chat-messages" and isinstance(r.body, dict)]
-    defaults = {u for u in users if u.startswith("opendify-") and u != "opendify-probe"}
+    defaults = {u for u in users if u.startswith("opendify-") and ":" not in u and u != "opendify-probe"}
     assert len(defaults) == 1
     assert CLIENT_KEY not in next(iter(defaults))
 
@@ -257,7 +257,9 @@ def test_client_disconnect_stops_the_dify_task(client: openai.OpenAI, dify: Dify
     deadline = time.monotonic() + 5
     while not stops and time.monotonic() < deadline:
         stops = [
-            r for r in dify.requests if r.path.endswith("/stop") and isinstance(r.body, dict) and r.body["user"] == user
+            r
+            for r in dify.requests
+            if r.path.endswith("/stop") and isinstance(r.body, dict) and r.body["user"] == scoped(user)
         ]
         time.sleep(0.05)
     assert stops, "the gateway did not stop the Dify task"

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from app.services.conversations import RedisStore
 from tests.dify_double import DifyDouble
-from tests.e2e.conftest import CLIENT_KEY
+from tests.e2e.conftest import CLIENT_KEY, scoped
 from tests.e2e.processes import gateway_process, redis_server
 
 
@@ -47,7 +47,7 @@ def test_turns_through_two_instances_continue_one_conversation(dify: DifyDouble,
                 messages += [{"role": "assistant", "content": text}, {"role": "user", "content": "turn three"}]
                 three = a.chat.completions.create(model="realdify-chat", messages=messages, user=user)
                 assert three.choices[0].message.content is not None
-    sent = [r.body for r in dify.requests if isinstance(r.body, dict) and r.body.get("user") == user]
+    sent = [r.body for r in dify.requests if isinstance(r.body, dict) and r.body.get("user") == scoped(user)]
     assert "conversation_id" not in sent[0]
     assert sent[1]["conversation_id"] == one.headers["x-dify-conversation-id"]
     assert sent[1]["query"] == "turn two via B"

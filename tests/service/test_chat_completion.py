@@ -8,6 +8,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
+from app import create_app
+from app.services.chat import client_id_for
 from tests.service.replay import (
     CLIENT_HEADERS,
     CLIENT_KEY,
@@ -16,6 +18,7 @@ from tests.service.replay import (
     add_trace,
     chat_requests,
     cut_before,
+    make_settings,
     openai_sdk,
     recorded_answer,
     stop_requests,
@@ -148,12 +151,41 @@ async def test_openai_sdk_reads_the_completion(client: AsyncTestClient[Litestar]
     assert completion.usage.total_tokens == 16
 
 
-async def test_client_user_is_forwarded_as_the_dify_user(client: AsyncTestClient[Litestar], dify: HTTPXMock) -> None:
+async def test_client_user_goes_to_dify_scoped_to_the_client_key(
+    client: AsyncTestClient[Litestar], dify: HTTPXMock
+) -> None:
     add_trace(dify, "chat-blocking")
 
     response = await client.post(
         "/v1/chat/completions", headers=CLIENT_HEADERS, json=chat("realdify-chat", user="trace-user-1")
     )
+
+    assert response.status_code == 200
+    [sent] = chat_requests(dify)
+    assert sent["user"] == f"opendify-{client_id_for(CLIENT_KEY)}:trace-user-1"
+
+
+async def test_two_client_keys_never_share_a_dify_user(dify: HTTPXMock) -> None:
+    add_trace(dify, "chat-blocking")
+    add_trace(dify, "chat-blocking")
+    settings = make_settings(valid_api_keys=(CLIENT_KEY, "sk-second"))
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        for key in (CLIENT_KEY, "sk-second"):
+            body = chat("realdify-chat", user="alice")
+            response = await client.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json=body)
+            assert response.status_code == 200
+
+    first, second = chat_requests(dify)
+    assert first["user"] != second["user"]
+    assert first["user"].endswith(":alice") and second["user"].endswith(":alice")
+
+
+async def test_dify_raw_user_sends_the_client_user_unchanged(dify: HTTPXMock) -> None:
+    add_trace(dify, "chat-blocking")
+    async with AsyncTestClient(app=create_app(make_settings(dify_raw_user=True))) as client:
+        response = await client.post(
+            "/v1/chat/completions", headers=CLIENT_HEADERS, json=chat("realdify-chat", user="trace-user-1")
+        )
 
     assert response.status_code == 200
     [sent] = chat_requests(dify)
@@ -253,7 +285,7 @@ async def test_fields_real_clients_send_are_accepted(client: AsyncTestClient[Lit
             "User: Hello from\nthe blocking trace"
         ),
         response_mode="blocking",
-        user="alice",
+        user=f"opendify-{client_id_for(CLIENT_KEY)}:alice",
     )
 
 

@@ -10,8 +10,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
+from app.services.chat import client_id_for
 from tests.service.replay import (
     CLIENT_HEADERS,
+    CLIENT_KEY,
     DIFY_BASE,
     MODEL_IDS,
     SSE,
@@ -247,7 +249,7 @@ async def test_read_timeout_mid_stream_ends_in_band_and_stops_the_dify_task(
     [stop] = stop_requests(dify)
     assert stop.url.path == f"/v1/chat-messages/{task_id}/stop"
     assert stop.headers["authorization"] == "Bearer app-REDACTED-chat"
-    assert stop.read() == b'{"user":"trace-user-1"}'
+    assert stop.read() == b'{"user":"opendify-%s:trace-user-1"}' % client_id_for(CLIENT_KEY).encode()
 
 
 async def test_openai_sdk_reads_the_stream(client: AsyncTestClient[Litestar], dify: HTTPXMock) -> None:

@@ -7,8 +7,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
+from app.services.chat import client_id_for, dify_user
 from tests.service.replay import (
     CLIENT_HEADERS,
+    CLIENT_KEY,
     MODEL_IDS,
     add_trace,
     chat_requests,
@@ -59,5 +61,7 @@ async def test_the_second_turn_sends_only_the_new_message_to_the_same_conversati
     assert conversation == second_conversation == recorded_second["conversation_id"]
     sent_first, sent_second = chat_requests(dify, mode)
     assert "conversation_id" not in sent_first
-    for field in ("query", "conversation_id", "user", "response_mode", "inputs"):
+    for field in ("query", "conversation_id", "response_mode", "inputs"):
         assert sent_second[field] == recorded_second[field], field
+    # the recorded `user`, scoped to the client key
+    assert sent_second["user"] == sent_first["user"] == dify_user(recorded_second["user"], client_id_for(CLIENT_KEY))

@@ -122,3 +122,10 @@ async def test_openapi_document_describes_chat_and_models(client: AsyncTestClien
     assert {"model", "messages"} <= set(schemas["ChatCompletionRequest"]["required"])
     request_body = paths["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert request_body["$ref"].endswith("/ChatCompletionRequest")
+
+
+async def test_openapi_constraints_are_the_ones_the_gateway_enforces(client: AsyncTestClient[Litestar]) -> None:
+    """Schema-valid requests are accepted: every constraint validation applies is in the schema too."""
+    schemas = (await client.get("/docs/openapi.json")).json()["components"]["schemas"]
+    assert schemas["ChatCompletionRequest"]["properties"]["messages"]["minItems"] == 1
+    assert schemas["ImageURL"]["properties"]["url"]["pattern"] == "^(https?://|data:)"

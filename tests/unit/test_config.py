@@ -343,3 +343,13 @@ def test_cors_is_off_by_default_and_answers_preflights_when_configured() -> None
         assert response.status_code in (200, 204)
         assert response.headers["access-control-allow-origin"] == "https://chat.example"
         assert "authorization" in response.headers["access-control-allow-headers"].lower()
+
+
+@pytest.mark.parametrize("raw", ["http://admin:s3cret@dify.internal/v1", "https://token@dify.example/v1"])
+def test_credentials_in_dify_api_base_are_refused_without_echoing_them(raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"DIFY_API_BASE": raw})
+    message = str(info.value)
+    assert message.startswith("DIFY_API_BASE:")
+    assert "credentials" in message
+    assert "s3cret" not in message and "token" not in message and "admin" not in message

@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from app.config import DifyAppKey
-from app.errors import UpstreamError, UpstreamTimeoutError
-from app.services.dify import DifyClient
+from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from app.schemas.dify import ChatMessageRequest
+from app.services.dify import ERROR_BODY_LIMIT, DifyClient
+from app.services.dify_errors import MESSAGE_LIMIT
 from app.services.models import ModelRegistry
 from tests.traces import load
 
@@ -69,15 +71,6 @@ async def test_requests_carry_the_app_key_the_timeout_and_identity_encoding() ->
     assert sent.content == b'{"user":"user-1"}'
 
 
-async def test_credentials_in_the_base_url_never_reach_a_message() -> None:
-    transport = ScriptedTransport(httpx.ConnectError("refused"), httpx.ConnectError("refused"))
-    client = DifyClient(transport, "https://admin:s3cret@dify.internal:8443/v1", httpx.Timeout(5))
-    with pytest.raises(UpstreamError) as raised:
-        await client.info("app-key")
-    assert "s3cret" not in raised.value.message and "admin" not in raised.value.message
-    assert "https://dify.internal:8443/v1" in raised.value.message
-
-
 async def test_an_unreadable_upload_answer_is_an_upstream_error() -> None:
     transport = ScriptedTransport(httpx.Response(201, content=b"<html>proxy page</html>"))
     with pytest.raises(UpstreamError):
@@ -91,3 +84,40 @@ async def test_concurrent_lookups_while_dify_is_down_ask_it_once() -> None:
     assert results == [None] * 10
     assert len(transport.requests) == 1  # then retried only after MODELS_RETRY_SECONDS
     assert registry.undiscovered == 1
+
+
+class _Endless(httpx.AsyncByteStream):
+    """A runaway error body: 1 MB chunks for as long as anyone reads (50 MB in all)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.closed = False
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        prefix = b'{"code": "invalid_param", "message": "'
+        yield prefix
+        self.sent += len(prefix)
+        for _ in range(50):
+            self.sent += 1 << 20
+            yield b"x" * (1 << 20)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("path", ["info", "stream"])
+async def test_a_huge_error_body_is_read_only_up_to_the_limit_and_relayed_cut(path: str) -> None:
+    body = _Endless()
+    transport = ScriptedTransport(
+        httpx.Response(400, headers={"content-type": "application/json"}, stream=body),
+    )
+    client = _client(transport)
+    with pytest.raises(GatewayError) as raised:
+        if path == "info":
+            await client.info("app-key")
+        else:
+            request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="streaming")
+            await client.chat_stream("app-key", request)
+    assert body.sent <= ERROR_BODY_LIMIT + (1 << 20)  # stopped after the chunk that crossed the limit
+    assert body.closed
+    assert len(raised.value.message) <= MESSAGE_LIMIT + len("Dify: ")

@@ -55,18 +55,18 @@ class ServicesPlugin(InitPlugin):
         app.state.dify = dify
         app.state.model_registry = registry
         store: ConversationStore = (
-            RedisStore(settings.redis_url, ttl=settings.conversation_ttl)
+            RedisStore(settings.redis_url, ttl=settings.conversation_ttl, timeout=settings.redis_timeout)
             if settings.redis_url
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
-        tracker = ConversationTracker(store)
+        tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
         app.state.chat_service = ChatService(
             dify, registry, tracker, settings.conversation_mode, raw_user=settings.dify_raw_user
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:
             # discover in the background: an unreachable Dify must not delay or break start-up
-            warm_up = asyncio.create_task(registry.refresh())
+            warm_up = asyncio.create_task(registry.refresh_logged())
         else:
             logger.warning("No Dify apps configured (DIFY_API_KEYS is empty): /v1/models will list nothing")
         try:

@@ -7,9 +7,11 @@ answer or an edited history would otherwise continue a conversation whose memory
 longer has.
 """
 
+import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from cachetools import TTLCache
@@ -66,39 +68,44 @@ return 0
 
 
 class RedisStore:
-    """Shared by every gateway process and instance pointed at the same Redis."""
+    """Shared by every gateway process and instance pointed at the same Redis. Every call is bounded by
+    `timeout` seconds as a whole: a frozen Redis (accepting connections, never answering) costs no more."""
 
     PREFIX = "opendify:"
 
-    def __init__(self, url: str, *, ttl: float) -> None:
+    def __init__(self, url: str, *, ttl: float, timeout: float = 0.5) -> None:
         from redis import asyncio as aioredis  # noqa: PLC0415  # imported only when Redis is configured
 
-        self._redis = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self._ttl = max(int(ttl), 1)
-        self._errors = (aioredis.RedisError, OSError)
+        self._timeout = timeout
+        self._errors = (aioredis.RedisError, OSError, TimeoutError)
         self._compare_and_set = self._redis.register_script(_COMPARE_AND_SET)
 
     async def get_many(self, keys: list[str]) -> list[str | None]:
         try:
-            values = await self._redis.mget([self.PREFIX + key for key in keys])
+            async with asyncio.timeout(self._timeout):
+                values = await self._redis.mget([self.PREFIX + key for key in keys])
         except self._errors as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+            raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
         return [value.decode() if isinstance(value, bytes) else value for value in values]
 
     async def set_many(self, items: dict[str, str]) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(self._timeout), self._redis.pipeline(transaction=False) as pipe:
                 for key, value in items.items():
                     _ = pipe.set(self.PREFIX + key, value, ex=self._ttl)
                 await pipe.execute()
         except self._errors as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+            raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
 
     async def compare_and_set(self, key: str, expected: str, value: str) -> bool:
         try:
-            return bool(await self._compare_and_set(keys=[self.PREFIX + key], args=[expected, value, self._ttl]))
+            async with asyncio.timeout(self._timeout):
+                result = await self._compare_and_set(keys=[self.PREFIX + key], args=[expected, value, self._ttl])
         except self._errors as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+            raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
+        return bool(result)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -136,18 +143,33 @@ class Continuation:
 
 
 class ConversationTracker:
-    def __init__(self, store: ConversationStore) -> None:
+    """Remembers and finds turns. A store failure opens a small circuit breaker: for `retry_after` seconds the
+    store is not asked at all (requests are answered statelessly), then the next request tries it again."""
+
+    def __init__(
+        self, store: ConversationStore, *, retry_after: float = 15.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._store = store
+        self._retry_after = retry_after
+        self._clock = clock
         self._warned_at = float("-inf")
+        self._skip_until = float("-inf")
 
     def _degraded(self, exc: Exception) -> None:
-        now = time.monotonic()
+        now = self._clock()
+        self._skip_until = now + self._retry_after
         if now - self._warned_at > 30:  # one warning per 30 s while the store is down
             self._warned_at = now
             logger.warning("conversation store unavailable; answering statelessly", extra={"error": str(exc)})
 
+    @property
+    def _skipping(self) -> bool:
+        return self._clock() < self._skip_until
+
     async def find(self, scope: str, history: list[ChatMessage]) -> Continuation | None:
         """The conversation this history continues, if it is still at the turn the history ends with."""
+        if self._skipping:
+            return None
         try:
             [entry] = await self._store.get_many(["h:" + history_hash(scope, history)])
             if entry is None:
@@ -164,6 +186,8 @@ class ConversationTracker:
     async def claim(self, found: Continuation) -> bool:
         """Move the conversation from the found turn to the next, pending until `remember` confirms it. Atomic:
         of two requests continuing the same turn at once, one wins; the other starts a new conversation."""
+        if self._skipping:
+            return False
         try:
             return await self._store.compare_and_set(
                 "c:" + found.conversation_id, str(found.turn), f"{found.turn + 1}~"
@@ -179,6 +203,8 @@ class ConversationTracker:
             "h:" + history_hash(scope, messages, answer): f"{conversation_id} {turn}",
             "c:" + conversation_id: str(turn),
         }
+        if self._skipping:
+            return
         try:
             await self._store.set_many(items)
         except StoreUnavailableError as exc:

@@ -124,6 +124,14 @@ class ModelRegistry:
                 extra={"dify_key_position": position + 1, "status": exc.status_code, "error": exc.message},
             )
             return None
+        except Exception as exc:  # noqa: BLE001  # a background task: a fault must be logged, never lost
+            # not a Dify answer: a bug or a transport fault outside httpx's tree. Named by type only, since such a
+            # message may quote a request header (the key)
+            logger.error(
+                "Dify app discovery failed unexpectedly; will retry",
+                extra={"dify_key_position": position + 1, "error": type(exc).__name__},
+            )
+            return None
         created = known.created if known else int(time.time())
         system_variable = await self._find_system_variable(app_key.key, mode, known)
         return _Discovered(
@@ -154,6 +162,13 @@ class ModelRegistry:
             for model_id, position in assign_ids(self._found).items()
         }
 
+    async def refresh_logged(self) -> None:
+        """`refresh` for a background task: nothing it raises is left to asyncio's plain-text traceback."""
+        try:
+            await self.refresh()
+        except Exception as exc:  # noqa: BLE001  # a background task: a fault must be logged, never lost
+            logger.error("Dify app discovery failed unexpectedly", extra={"error": type(exc).__name__})
+
     def _refresh_soon(self) -> None:
         """On the request path: at most one cheap check a second, the refresh itself in the background."""
         now = time.monotonic()
@@ -161,7 +176,7 @@ class ModelRegistry:
             return
         self._next_check = now + 1.0
         if (self._background is None or self._background.done()) and self._due():
-            self._background = asyncio.create_task(self.refresh())
+            self._background = asyncio.create_task(self.refresh_logged())
 
     async def all_apps(self) -> list[DifyApp]:
         if any(i not in self._found for i in self._due()):

@@ -1,14 +1,17 @@
 """Two gateway processes sharing a real Redis server: a conversation continues across instances."""
 
 import asyncio
+import signal
 import uuid
 from pathlib import Path
 
+import anyio
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from app.services.conversations import RedisStore
+from app.schemas.openai import ChatMessage
+from app.services.conversations import Continuation, ConversationTracker, RedisStore, StoreUnavailableError
 from tests.dify_double import DifyDouble
 from tests.e2e.conftest import CLIENT_KEY, scoped
 from tests.e2e.processes import gateway_process, redis_server
@@ -66,4 +69,37 @@ async def test_the_turn_claim_is_atomic_in_redis() -> None:
             assert await store.get_many(["c:conv"]) == ["2~"]
             assert not await store.compare_and_set("c:missing", "1", "2~")
         finally:
+            await store.close()
+
+
+class CountingRedisStore(RedisStore):
+    def __init__(self, url: str) -> None:
+        super().__init__(url, ttl=60, timeout=0.3)
+        self.calls = 0
+
+    async def get_many(self, keys: list[str]) -> list[str | None]:
+        self.calls += 1
+        return await super().get_many(keys)
+
+
+@pytest.mark.anyio
+async def test_a_frozen_redis_costs_one_bounded_call_then_is_left_alone() -> None:
+    """SIGSTOP: Redis still accepts connections but never answers (the worst case: no error, only silence)."""
+    with redis_server() as (redis_url, redis):
+        store = CountingRedisStore(redis_url)
+        tracker = ConversationTracker(store, retry_after=60)
+        history = [ChatMessage(role="user", content="hi"), ChatMessage(role="assistant", content="hello")]
+        try:
+            await store.set_many({"c:conv": "1"})  # connected and answering
+            redis.send_signal(signal.SIGSTOP)
+            with anyio.fail_after(10):  # a hang guard, not a measurement
+                with pytest.raises(StoreUnavailableError):
+                    await store.get_many(["c:conv"])
+                assert await tracker.find("scope", history) is None  # fails within the timeout: breaker open
+                for _ in range(20):
+                    assert await tracker.find("scope", history) is None
+                    assert not await tracker.claim(Continuation("conv", 1))
+            assert store.calls == 2  # the direct call and the one that opened the breaker
+        finally:
+            redis.send_signal(signal.SIGCONT)
             await store.close()

@@ -31,6 +31,14 @@ class FailsOnSecondReadStore(MemoryStore):
         return await super().get_many(keys)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class ListHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -326,10 +334,12 @@ async def test_find_returns_none_when_the_head_was_evicted() -> None:
 @pytest.mark.anyio
 async def test_find_degrades_to_none_with_one_warning_when_the_store_is_down(tracker_logs: ListHandler) -> None:
     store = FailingStore()
-    tracker = ConversationTracker(store)
+    clock = Clock()
+    tracker = ConversationTracker(store, retry_after=15, clock=clock)
     history = [user("Hi"), assistant("Hello!")]
 
     assert await tracker.find(SCOPE, history) is None
+    clock.now += 16  # the breaker lets the next request try again
     assert await tracker.find(SCOPE, history) is None
 
     assert store.calls == 2
@@ -353,10 +363,13 @@ async def test_find_degrades_when_the_store_fails_between_reads(tracker_logs: Li
 @pytest.mark.anyio
 async def test_remember_swallows_an_unavailable_store(tracker_logs: ListHandler) -> None:
     store = FailingStore()
-    tracker = ConversationTracker(store)
+    clock = Clock()
+    tracker = ConversationTracker(store, retry_after=5, clock=clock)
 
     await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    clock.now += 6
     await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    clock.now += 6
     assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
 
     assert store.calls == 3
@@ -395,3 +408,48 @@ async def test_the_first_outage_is_logged_even_right_after_boot(
     with caplog.at_level(logging.WARNING, logger="opendify.conversations"):
         assert await ConversationTracker(FailingStore()).find(SCOPE, [user("hi"), assistant("yo")]) is None
     assert [r.getMessage() for r in caplog.records] == ["conversation store unavailable; answering statelessly"]
+
+
+@pytest.mark.anyio
+async def test_after_a_failure_the_store_is_not_asked_until_retry_after_has_passed() -> None:
+    store = FailingStore()
+    clock = Clock()
+    tracker = ConversationTracker(store, retry_after=15, clock=clock)
+    history = [user("Hi"), assistant("Hello!")]
+
+    assert await tracker.find(SCOPE, history) is None
+    assert store.calls == 1
+    for _ in range(5):  # the breaker is open: answered statelessly at once, the store left alone
+        clock.now += 2
+        assert await tracker.find(SCOPE, history) is None
+        await tracker.remember(SCOPE, [user("Hi")], "Hello!", "conv-1", 1)
+    assert store.calls == 1
+
+    clock.now += 6  # 16 s after the failure: half-open, one request tries again
+    assert await tracker.find(SCOPE, history) is None
+    assert store.calls == 2
+
+
+@pytest.mark.anyio
+async def test_a_store_that_recovers_is_used_again_after_retry_after() -> None:
+    class FlakyStore(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__(ttl=60, max_entries=100)
+            self.down = True
+
+        async def get_many(self, keys: list[str]) -> list[str | None]:
+            if self.down:
+                raise StoreUnavailableError("timeout")
+            return await super().get_many(keys)
+
+    store = FlakyStore()
+    clock = Clock()
+    tracker = ConversationTracker(store, retry_after=15, clock=clock)
+    history = [user("Hi"), assistant("Hello!")]
+    assert await tracker.find(SCOPE, history) is None
+    store.down = False
+    await store.set_many({"h:" + history_hash(SCOPE, history): "conv-1 1", "c:conv-1": "1"})
+    assert await tracker.find(SCOPE, history) is None  # still skipping
+    clock.now += 16
+    found = await tracker.find(SCOPE, history)
+    assert found is not None and found.conversation_id == "conv-1"

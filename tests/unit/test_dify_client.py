@@ -121,3 +121,18 @@ async def test_a_huge_error_body_is_read_only_up_to_the_limit_and_relayed_cut(pa
     assert body.sent <= ERROR_BODY_LIMIT + (1 << 20)  # stopped after the chunk that crossed the limit
     assert body.closed
     assert len(raised.value.message) <= MESSAGE_LIMIT + len("Dify: ")
+
+
+async def test_an_unexpected_fault_in_discovery_is_one_json_line_and_retried_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = ScriptedTransport(httpx.InvalidURL("Invalid header value b'Bearer app-secret-key'"))
+    registry = ModelRegistry(_client(transport), (DifyAppKey("app-secret-key", mode="chat"),), ttl=60, retry_after=60)
+    with caplog.at_level("WARNING", logger="opendify"):
+        await registry.refresh_logged()
+        assert await registry.resolve("anything") is None
+    assert registry.undiscovered == 1
+    assert len(transport.requests) == 1  # marked failed: asked again only after MODELS_RETRY_SECONDS
+    [record] = [r for r in caplog.records if r.name == "opendify.models"]
+    assert record.exc_info is None
+    assert "app-secret-key" not in record.getMessage() + str(record.__dict__)

@@ -16,6 +16,7 @@ from app.controllers.health import health
 from app.controllers.models import ModelsController
 from app.error_handlers import EXCEPTION_HANDLERS
 from app.log import configure_logging
+from app.plugins.cli import ServerCLIPlugin
 from app.plugins.http_client import HTTPClientPlugin
 from app.plugins.services import ServicesPlugin
 from app.request import GatewayRequest
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
     return Litestar(
         route_handlers=[ChatController, ModelsController, health],
-        plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings)],
+        plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
         request_class=GatewayRequest,

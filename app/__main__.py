@@ -1,10 +1,9 @@
-"""`python -m app`: serve on SERVER_HOST:SERVER_PORT with uvicorn (uvloop and httptools when installed)."""
+"""`python -m app`: serve on SERVER_HOST:SERVER_PORT, with the same limits as `litestar run` (app.server)."""
 
 import sys
 
-import uvicorn
-
 from app.config import ConfigError, load_settings
+from app.server import serve
 
 
 def main() -> None:
@@ -13,14 +12,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.stderr.write(f"opendify: configuration error: {exc}\n")
         raise SystemExit(2) from None
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=settings.server_host,
-        port=settings.server_port,
-        access_log=False,
-        log_level="warning",
-    )
+    serve(settings, host=settings.server_host, port=settings.server_port)
 
 
 if __name__ == "__main__":

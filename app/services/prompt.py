@@ -60,12 +60,8 @@ def _images(message: ChatMessage) -> tuple[list[DifyFile], list[str]]:
             url = part.image_url.url
             if url.startswith("data:"):
                 data_urls.append(url)
-            elif url.startswith(("http://", "https://")):
+            else:  # http(s): the schema admits nothing else
                 files.append(DifyFile(type="image", transfer_method="remote_url", url=url))
-            else:
-                raise InvalidRequestError(
-                    "image_url.url must be an http(s) URL or a data: URL", param="messages", code="invalid_value"
-                )
     return files, data_urls
 
 

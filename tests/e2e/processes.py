@@ -66,16 +66,45 @@ def _healthy(url: str) -> bool:
         return False
 
 
+# the ways the README starts the gateway, each with {port} to fill in
+LAUNCHERS: dict[str, list[str]] = {
+    "litestar run": [sys.executable, "-m", "litestar", "run", "--host", "127.0.0.1", "--port", "{port}"],
+    "python -m app": [sys.executable, "-m", "app"],
+    "uvicorn": [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+    ],
+}
+
+
 @contextmanager
-def gateway_process(env: dict[str, str], workdir: Path) -> Iterator[str]:
-    """`python -m uvicorn app:create_app --factory` in its own process, configured by environment only."""
+def gateway_process(
+    env: dict[str, str], workdir: Path, launcher: str = "uvicorn", stderr: int | None = subprocess.DEVNULL
+) -> Iterator[str]:
+    """The gateway in its own process, started by `launcher` (see LAUNCHERS), configured by environment only."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DIFY_", "VALID_", "REDIS_", "CONVERSATION_"))}
+    command = [part.replace("{port}", str(port)) for part in LAUNCHERS[launcher]]
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
+        command,
         cwd=workdir,  # no .env there: only `env` configures it
-        env={**clean, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", **env},
-        stderr=subprocess.DEVNULL,
+        env={
+            **clean,
+            "PYTHONPATH": str(ROOT),
+            "LITESTAR_APP": "app:create_app",
+            "LOG_LEVEL": "WARNING",
+            "SERVER_HOST": "127.0.0.1",
+            "SERVER_PORT": str(port),
+            **env,
+        },
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -83,4 +112,4 @@ def gateway_process(env: dict[str, str], workdir: Path) -> Iterator[str]:
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)

@@ -9,6 +9,7 @@
   + UpstreamError             502  api_error (Dify or its model failed, Dify unreachable)
   + UpstreamTimeoutError      504  api_error (Dify did not answer in time)
   + ServerError               500  server_error
+  + ServiceUnavailableError   503  server_error (the gateway is shutting down)
 """
 
 from typing import ClassVar
@@ -72,6 +73,12 @@ class RateLimitError(GatewayError):
 class ServerError(GatewayError):
     status_code = 500
     error_type = "server_error"
+
+
+class ServiceUnavailableError(GatewayError):
+    status_code = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
 
 
 class UpstreamError(GatewayError):

@@ -16,6 +16,7 @@ from app.plugins.http_client import build_timeout
 from app.services.chat import ChatService
 from app.services.conversations import ConversationStore, ConversationTracker, MemoryStore, RedisStore
 from app.services.dify import DifyClient
+from app.services.drain import StreamDrain
 from app.services.models import ModelRegistry
 
 logger = logging.getLogger("opendify")
@@ -60,8 +61,10 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
+        drain = StreamDrain(settings.shutdown_grace)
+        app.state.stream_drain = drain  # the server's protocol starts it at shutdown (app.server)
         app.state.chat_service = ChatService(
-            dify, registry, tracker, settings.conversation_mode, raw_user=settings.dify_raw_user
+            dify, registry, tracker, settings.conversation_mode, raw_user=settings.dify_raw_user, drain=drain
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:

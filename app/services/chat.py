@@ -15,6 +15,7 @@ from app.services.chunks import AnswerState, StreamTranslator, usage_from_dify
 from app.services.continuity import ConversationMode, Plan, fold_instead, plan_turn
 from app.services.conversations import ConversationTracker, scope_of
 from app.services.dify import DifyClient
+from app.services.drain import StreamDrain
 from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
 from app.services.prompt import Prompt, last_user_index
 from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
@@ -79,9 +80,11 @@ class ChatService:
         mode: ConversationMode = "auto",
         *,
         raw_user: bool = False,
+        drain: StreamDrain | None = None,
     ) -> None:
         self._dify = dify
         self._raw_user = raw_user
+        self._drain = drain or StreamDrain(0.0)
         self._registry = registry
         self._tracker = tracker
         self._mode: ConversationMode = mode
@@ -234,7 +237,7 @@ class ChatService:
                 await self._stop_unless_over(app, translator.state, user=dify_request.user)
             raise
         stop = partial(self._stop_unless_over, app, user=dify_request.user)
-        return ChatStream(head, translator, batches, response, stop, on_complete=remember)
+        return ChatStream(head, translator, batches, response, stop, drain=self._drain, on_complete=remember)
 
 
 def _completion(message_id: str, created: int, model: str, answer: str, usage: Usage | None) -> ChatCompletion:

@@ -1,5 +1,6 @@
 """A Dify event stream relayed as OpenAI SSE, with what must happen when it ends or the client leaves."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Union, get_args
@@ -11,6 +12,7 @@ import msgspec
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import IGNORED_EVENTS, DifyEvent, _Event
 from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, error_event
+from app.services.drain import StreamDrain
 from app.services.sse import PING, iter_sse_batches
 
 logger = logging.getLogger("opendify.stream")
@@ -88,6 +90,7 @@ class ChatStream:
         response: httpx.Response,
         stop_unless_over: Callable[[AnswerState], Awaitable[None]],
         *,
+        drain: StreamDrain,
         on_complete: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._head = head
@@ -96,6 +99,16 @@ class ChatStream:
         self._response = response
         self._stop_unless_over = stop_unless_over
         self._on_complete = on_complete
+        self._drain = drain
+        self._task: asyncio.Task[object] | None = None
+        self._ending: GatewayError | None = None
+
+    def end(self, error: GatewayError) -> None:
+        """End the stream early (the server is shutting down): `error` goes out in-band, the Dify task is stopped.
+        Interrupts the read of Dify's next events; a stream blocked writing to its client is simply closed."""
+        if self._ending is None and self._task is not None:
+            self._ending = error
+            self._task.cancel()
 
     async def _completed(self) -> None:
         """Before the last bytes go out: a client may send its next turn the moment it reads `[DONE]`."""
@@ -110,6 +123,8 @@ class ChatStream:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         translator = self._translator
         state = translator.state
+        self._task = asyncio.current_task()
+        self._drain.add(self)
         try:
             if state.done:
                 await self._completed()
@@ -131,7 +146,13 @@ class ChatStream:
             yield error_event(state.incomplete_error())
         except GatewayError as exc:
             yield error_event(exc)
+        except asyncio.CancelledError:
+            if self._ending is None or self._task is None:
+                raise  # the client left: Litestar cancels the stream
+            self._task.uncancel()  # our own cancellation (end()): the stream ends normally, the error in-band
+            yield error_event(self._ending)
         finally:
+            self._drain.discard(self)
             # Client gone (or server shutting down): Litestar cancels us. Cleanup must survive that cancellation.
             with anyio.CancelScope(shield=True):
                 await self._response.aclose()

@@ -85,9 +85,9 @@ LAUNCHERS: dict[str, list[str]] = {
 
 
 @contextmanager
-def gateway_process(
+def gateway_popen(
     env: dict[str, str], workdir: Path, launcher: str = "uvicorn", stderr: int | None = subprocess.DEVNULL
-) -> Iterator[str]:
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The gateway in its own process, started by `launcher` (see LAUNCHERS), configured by environment only."""
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DIFY_", "VALID_", "REDIS_", "CONVERSATION_"))}
@@ -109,7 +109,16 @@ def gateway_process(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(lambda: _healthy(url), "gateway", process)
-        yield url
+        yield url, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def gateway_process(
+    env: dict[str, str], workdir: Path, launcher: str = "uvicorn", stderr: int | None = subprocess.DEVNULL
+) -> Iterator[str]:
+    with gateway_popen(env, workdir, launcher, stderr) as (url, _):
+        yield url

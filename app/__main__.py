@@ -1,4 +1,5 @@
-"""`python -m app`: serve on SERVER_HOST:SERVER_PORT, with the same limits as `litestar run` (app.server)."""
+"""`python -m app`: serve on SERVER_HOST:SERVER_PORT (WEB_CONCURRENCY workers), with the same limits as
+`litestar run` (app.server)."""
 
 import sys
 
@@ -12,7 +13,7 @@ def main() -> None:
     except ConfigError as exc:
         sys.stderr.write(f"opendify: configuration error: {exc}\n")
         raise SystemExit(2) from None
-    serve(settings, host=settings.server_host, port=settings.server_port)
+    serve(settings, host=settings.server_host, port=settings.server_port, workers=settings.workers)
 
 
 if __name__ == "__main__":

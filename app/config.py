@@ -53,6 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     client_body_timeout: float = 60.0
     max_connections: int = 2048
     shutdown_grace: float = 30.0
+    workers: int = 1
 
     @property
     def auth_required(self) -> bool:
@@ -196,6 +197,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CLIENT_BODY_TIMEOUT": ("client_body_timeout", _positive_float),
     "MAX_CONNECTIONS": ("max_connections", _positive_int),
     "SHUTDOWN_GRACE": ("shutdown_grace", _non_negative_float),
+    "WEB_CONCURRENCY": ("workers", _positive_int),
 }
 
 

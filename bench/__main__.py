@@ -72,16 +72,17 @@ def wait_for(url: str, headers: dict[str, str] | None = None, contains: bytes = 
 
 
 @contextmanager
-def serve(
-    target: str, port: int, env: dict[str, str], workers: int = 1, factory: bool = False
-) -> Iterator[subprocess.Popen[bytes]]:
+def serve(target: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """An upstream double under uvicorn."""
     command = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
     command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-    if workers > 1:
-        command += ["--workers", str(workers)]
-    if factory:
-        command.append("--factory")
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    with launch(command, env) as process:
+        yield process
+
+
+@contextmanager
+def launch(command: list[str], env: dict[str, str], cwd: str | Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
     try:
         yield process
     finally:
@@ -144,8 +145,9 @@ def gateway(upstream_port: int, transport: str, workers: int = 1, cert: str | No
     }
     if cert is not None:  # HTTP/2 needs TLS here; the gateway trusts the throwaway certificate
         env |= {"DIFY_API_BASE": f"https://{HOST}:{upstream_port}/v1", "DIFY_HTTP2": "true", "SSL_CERT_FILE": cert}
-    with tempfile.TemporaryDirectory() as empty, serve("app:create_app", port, env, workers, factory=True) as process:
-        del empty
+    # started as `python -m app` starts it in production (app.server: the bounded protocol, uvloop)
+    env |= {"SERVER_HOST": HOST, "SERVER_PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    with tempfile.TemporaryDirectory() as empty, launch([sys.executable, "-m", "app"], env, cwd=empty) as process:
         wait_for(f"http://{HOST}:{port}/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"}, b'"bench"')
         yield port, process.pid
 

@@ -18,19 +18,18 @@ def run_command(settings: Settings) -> click.Command:
         "--web-concurrency",
         "--workers",
         "workers",
-        envvar=["LITESTAR_WEB_CONCURRENCY", "WEB_CONCURRENCY"],
+        envvar="LITESTAR_WEB_CONCURRENCY",
         type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Worker processes",
+        default=None,
+        help="Worker processes (default WEB_CONCURRENCY, 1)",
     )
     @click.option("-r", "--reload", is_flag=True, default=False, help="Reload on code changes (development)")
-    def run(host: str | None, port: int | None, workers: int, reload: bool) -> None:
+    def run(host: str | None, port: int | None, workers: int | None, reload: bool) -> None:
         serve(
             settings,
             host=host or settings.server_host,
             port=port or settings.server_port,
-            workers=workers,
+            workers=workers or settings.workers,
             reload=reload,
         )
 

@@ -7,7 +7,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from app.config import Settings, is_loopback
-from app.errors import AuthenticationError
+from app.errors import AuthenticationError, PermissionDeniedError
 from app.services.chat import client_id_for
 
 
@@ -34,6 +34,14 @@ async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: 
         if server and not is_loopback(str(server[0])):
             # start-up refuses this configuration; this guards a socket that was bound some other way
             raise AuthenticationError("This gateway has no VALID_API_KEYS and only serves loopback clients.")
+        origin = connection.headers.get("origin")
+        if origin is not None and origin not in settings.cors_allow_origins and "*" not in settings.cors_allow_origins:
+            # without keys, any page in a local browser could post here (a form post needs no preflight)
+            raise PermissionDeniedError(
+                "This gateway has no VALID_API_KEYS: requests from web pages are served only for origins in "
+                "CORS_ALLOW_ORIGINS.",
+                code="origin_not_allowed",
+            )
         connection.state.client_id = client_id_for(None)
         return
     key = presented_key(connection)

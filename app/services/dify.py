@@ -38,6 +38,7 @@ _PROBE_WORKFLOW = b'{"user":"opendify-probe","response_mode":"blocking"}'
 
 # Dify's own errors are a few hundred bytes; a proxy's page or a runaway error is not read (or relayed) whole
 ERROR_BODY_LIMIT = 64 * 1024
+ANSWER_LIMIT = 32 * 1024 * 1024  # a whole (blocking) answer; more is not an answer this gateway can relay
 
 
 class Answer:
@@ -60,20 +61,23 @@ class Answer:
 
 
 async def read_body(response: httpx.Response) -> bytes:
-    """Read and close a response; an error answer is cut at ERROR_BODY_LIMIT bytes."""
-    limit = ERROR_BODY_LIMIT if response.status_code >= 400 else None
+    """Read and close a response; an error answer is cut at ERROR_BODY_LIMIT bytes, a longer answer than
+    ANSWER_LIMIT is an upstream error."""
+    error = response.status_code >= 400
+    limit = ERROR_BODY_LIMIT if error else ANSWER_LIMIT
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if limit is not None and size >= limit:
+            if size >= limit:
+                if not error:
+                    raise UpstreamError(f"Dify's answer is over {limit} bytes", code="upstream_too_large")
                 break
     finally:
         await response.aclose()
-    body = b"".join(chunks)
-    return body if limit is None else body[:limit]
+    return b"".join(chunks)[:limit]
 
 
 @contextmanager

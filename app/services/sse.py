@@ -8,33 +8,43 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Final
 
 PING: Final = b""  # yielded for a data-less event (Dify's `event: ping` keep-alive)
+MAX_EVENT_BYTES: Final = 16 * 1024 * 1024  # one event, still incomplete, may hold this much
+
+
+class EventTooLargeError(ValueError):
+    """An event grew past MAX_EVENT_BYTES without ending: the upstream is not sending server-sent events."""
 
 
 class SSEParser:
     """Feed it bytes; get back the `data` payload of every complete event (PING for data-less events)."""
 
-    __slots__ = ("_buffer", "_data", "_has_field")
+    __slots__ = ("_buffer", "_data", "_has_field", "_pending")
 
     def __init__(self) -> None:
         self._buffer = b""
         self._data: list[bytes] = []
         self._has_field = False
+        self._pending = 0  # bytes in `_data`
 
     def feed(self, chunk: bytes) -> list[bytes]:
         buffer = self._buffer + chunk if self._buffer else chunk
+        events: list[bytes]
         if self._has_field or b"\r" in buffer:
             lines = buffer.split(b"\n")
             self._buffer = lines.pop()
-            return self._lines(lines)
-        # Fast path for the usual shape, `data: <one line>\n\n`: split at blank lines, not at every line.
-        blocks = buffer.split(b"\n\n")
-        self._buffer = blocks.pop()
-        events: list[bytes] = []
-        for block in blocks:
-            if block.startswith(b"data: ") and b"\n" not in block:
-                events.append(block[6:])
-            else:
-                events.extend(self._lines([*block.split(b"\n"), b""]))
+            events = self._lines(lines)
+        else:
+            # Fast path for the usual shape, `data: <one line>\n\n`: split at blank lines, not at every line.
+            blocks = buffer.split(b"\n\n")
+            self._buffer = blocks.pop()
+            events = []
+            for block in blocks:
+                if block.startswith(b"data: ") and b"\n" not in block:
+                    events.append(block[6:])
+                else:
+                    events.extend(self._lines([*block.split(b"\n"), b""]))
+        if len(self._buffer) + self._pending > MAX_EVENT_BYTES:
+            raise EventTooLargeError(f"an event grew past {MAX_EVENT_BYTES} bytes without ending")
         return events
 
     def _lines(self, lines: list[bytes]) -> list[bytes]:
@@ -46,6 +56,7 @@ class SSEParser:
             elif self._has_field:
                 events.append(b"\n".join(self._data) if self._data else PING)
                 self._data = []
+                self._pending = 0
                 self._has_field = False
         return events
 
@@ -56,6 +67,7 @@ class SSEParser:
             events.append(b"\n".join(self._data))
         self._buffer = b""
         self._data = []
+        self._pending = 0
         self._has_field = False
         return events
 
@@ -63,6 +75,7 @@ class SSEParser:
         if line.startswith(b"data:"):
             value = line[5:]
             self._data.append(value[1:] if value.startswith(b" ") else value)
+            self._pending += len(value)
             self._has_field = True
         elif not line.startswith(b":"):
             self._has_field = True  # `event:`, `id:`, `retry:`: an event without data is a keep-alive

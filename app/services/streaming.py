@@ -13,7 +13,7 @@ from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import IGNORED_EVENTS, DifyEvent, _Event
 from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, error_event
 from app.services.drain import StreamDrain
-from app.services.sse import PING, iter_sse_batches
+from app.services.sse import PING, EventTooLargeError, iter_sse_batches
 
 logger = logging.getLogger("opendify.stream")
 
@@ -50,6 +50,8 @@ async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[_Ev
             batch = _decode_batch(payloads)
             if batch:
                 yield batch
+    except EventTooLargeError as exc:
+        raise UpstreamError(f"Dify sent an unreadable stream: {exc}", code="upstream_too_large") from exc
     except httpx.TimeoutException as exc:
         raise UpstreamTimeoutError("Dify stopped sending events (read timeout)") from exc
     except httpx.TransportError as exc:

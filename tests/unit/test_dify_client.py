@@ -136,3 +136,15 @@ async def test_an_unexpected_fault_in_discovery_is_one_json_line_and_retried_lat
     [record] = [r for r in caplog.records if r.name == "opendify.models"]
     assert record.exc_info is None
     assert "app-secret-key" not in record.getMessage() + str(record.__dict__)
+
+
+async def test_a_blocking_answer_over_the_limit_is_an_upstream_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.services.dify.ANSWER_LIMIT", 1 << 20)
+    body = _Endless()
+    transport = ScriptedTransport(httpx.Response(200, headers={"content-type": "application/json"}, stream=body))
+    request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
+    with pytest.raises(UpstreamError) as raised:
+        await _client(transport).chat_blocking("app-key", request)
+    assert raised.value.code == "upstream_too_large"
+    assert body.sent <= 2 << 20
+    assert body.closed

@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.testing import RequestFactory
 
 from app.config import Settings
-from app.errors import AuthenticationError
+from app.errors import AuthenticationError, PermissionDeniedError
 from app.guards import key_is_valid, presented_key, require_client_key
 from app.services.chat import client_id_for
 
@@ -114,3 +114,28 @@ async def test_require_client_key_open_gateway_refuses_other_sockets() -> None:
     conn = guarded(Settings(), {}, server="10.0.0.1")
     with pytest.raises(AuthenticationError):
         await require_client_key(conn, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_an_open_gateway_refuses_requests_from_web_pages() -> None:
+    conn = guarded(Settings(), {"Origin": "https://evil.example"}, server="127.0.0.1")
+    with pytest.raises(PermissionDeniedError) as info:
+        await require_client_key(conn, None)  # type: ignore[arg-type]
+    assert info.value.code == "origin_not_allowed"
+
+
+@pytest.mark.parametrize("allowed", [("http://localhost:3000",), ("*",)])
+@pytest.mark.anyio
+async def test_an_open_gateway_serves_pages_of_allowed_origins(allowed: tuple[str, ...]) -> None:
+    conn = guarded(Settings(cors_allow_origins=allowed), {"Origin": "http://localhost:3000"}, server="127.0.0.1")
+    await require_client_key(conn, None)  # type: ignore[arg-type]
+    assert conn.state.client_id == client_id_for(None)
+
+
+@pytest.mark.anyio
+async def test_with_keys_the_origin_does_not_matter() -> None:
+    conn = guarded(
+        Settings(valid_api_keys=("sk-good",)), {"Authorization": "Bearer sk-good", "Origin": "https://x.example"}
+    )
+    await require_client_key(conn, None)  # type: ignore[arg-type]
+    assert conn.state.client_id == client_id_for("sk-good")

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from app.services.sse import PING, SSEParser, iter_sse_batches
+from app.services.sse import PING, EventTooLargeError, SSEParser, iter_sse_batches
 from tests.traces import load
 
 RECORDED_STREAMS = ["chat-streaming", "chat-streaming-slow-ping", "agent-chat-streaming-toolcall"]
@@ -229,3 +229,19 @@ async def test_iter_sse_batches_recorded_stream_in_small_chunks() -> None:
 async def test_iter_sse_batches_delivers_unterminated_final_event() -> None:
     events = [event async for batch in iter_sse_batches(aiter_chunks([b"data: a\n\ndata: ", b"b"])) for event in batch]
     assert events == [b"a", b"b"]
+
+
+@pytest.mark.parametrize("shape", [b"data: " + b"x" * 1024, b"data: x\n" * 128, b"\r" + b"y" * 1024])
+def test_an_event_that_never_ends_is_refused_past_the_limit(shape: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.services.sse.MAX_EVENT_BYTES", 4096)
+    parser = SSEParser()
+    with pytest.raises(EventTooLargeError):
+        for _ in range(100):
+            parser.feed(shape)
+
+
+def test_events_under_the_limit_are_unaffected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.services.sse.MAX_EVENT_BYTES", 4096)
+    parser = SSEParser()
+    events = [event for _ in range(100) for event in parser.feed(b"data: " + b"x" * 3000 + b"\n\n")]
+    assert len(events) == 100

@@ -72,7 +72,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.limits: ClientLimits = getattr(config, "limits", DEFAULT_LIMITS)
         self._head_limit = self.limits.max_url_bytes + self.limits.max_header_bytes
         self._head_bytes = 0
-        self._header_count = 0
         self._in_head = True
         self._timer: asyncio.TimerHandle | None = None
 
@@ -170,22 +169,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     # --- parser callbacks -------------------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count = 0
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
+    def on_headers_complete(self) -> None:
+        # checked once the head is whole (its size bounds what was buffered): no work per header on the hot path
         if len(self.url) > self.limits.max_url_bytes:
             raise _RefusedError(414, "The request URL is too long.")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > self.limits.max_header_count:
+        if len(self.headers) > self.limits.max_header_count:
             raise _RefusedError(431, "The request has too many headers.")
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
         self._in_head = False
         self._arm(self.limits.body_timeout)
         super().on_headers_complete()

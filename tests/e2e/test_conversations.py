@@ -145,6 +145,24 @@ def test_an_unknown_explicit_conversation_is_a_clear_404(client: openai.OpenAI) 
     assert unknown in raised.value.message
 
 
+def test_another_client_keys_conversation_is_not_found_even_for_the_same_user(
+    client: openai.OpenAI, gateway_url: str
+) -> None:
+    user = f"alice-{uuid.uuid4()}"
+    _, conversation = _turn(client, [{"role": "user", "content": "my secret plan"}], user)
+    with openai.OpenAI(base_url=f"{gateway_url}/v1", api_key="sk-other", max_retries=0, timeout=20) as other:
+        for by_header in (True, False):
+            with pytest.raises(openai.NotFoundError) as raised:
+                other.chat.completions.create(
+                    model="realdify-chat",
+                    messages=[{"role": "user", "content": "what was the plan?"}],
+                    user=user,
+                    extra_headers={"X-Dify-Conversation-Id": conversation} if by_header else None,
+                    extra_body=None if by_header else {"conversation_id": conversation},
+                )
+            assert raised.value.code == "conversation_not_found"
+
+
 def test_the_system_prompt_goes_into_the_apps_input_variable(client: openai.OpenAI, dify: DifyDouble) -> None:
     user = f"conv-{uuid.uuid4()}"
     messages = [{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Ahoy"}]

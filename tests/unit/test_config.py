@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -353,3 +354,17 @@ def test_credentials_in_dify_api_base_are_refused_without_echoing_them(raw: str)
     assert message.startswith("DIFY_API_BASE:")
     assert "credentials" in message
     assert "s3cret" not in message and "token" not in message and "admin" not in message
+
+
+def test_every_variable_is_documented_in_the_readme_and_the_example_env() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    example = (root / ".env.example").read_text()
+    for name in config._VARIABLES:
+        assert f"| `{name}` |" in readme, name
+        assert f"\n{name}=" in example, name
+
+
+def test_the_example_env_is_a_valid_configuration() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    settings_from_mapping({k: v for k, v in dotenv_values(example).items() if v is not None})

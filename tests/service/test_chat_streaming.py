@@ -2,6 +2,8 @@
 
 Recorded bodies are fed to the gateway in small arbitrary pieces (lines, `\\n\\n` pairs and JSON split anywhere)."""
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
+from app import create_app
 from app.services.chat import client_id_for
 from tests.service.replay import (
     CLIENT_HEADERS,
@@ -23,6 +26,7 @@ from tests.service.replay import (
     chunk_payloads,
     cut_before,
     data_events,
+    make_settings,
     mode_of,
     openai_sdk,
     parse_sse,
@@ -271,3 +275,91 @@ async def test_openai_sdk_reads_the_stream(client: AsyncTestClient[Litestar], di
     assert "".join(parts) == recorded_answer(trace) == "Echo: tool result: 2026-11-23 19:27:06"
     assert usage is not None
     assert usage.total_tokens == 44
+
+
+class _HeldStream(httpx.AsyncByteStream):
+    """Dify's stream: `first` at once, then nothing until `gate` is resolved, then `rest` all at once (as it
+    is when its events were already buffered)."""
+
+    def __init__(self, first: list[bytes], gate: "asyncio.Future[None]", rest: list[bytes]) -> None:
+        self._first, self._gate, self._rest = first, gate, rest
+
+    async def __aiter__(self) -> Any:
+        for piece in self._first:
+            yield piece
+        await self._gate
+        for piece in self._rest:
+            yield piece
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_client_gone_while_dify_keeps_sending_stops_the_dify_task(dify: HTTPXMock) -> None:
+    """The client leaves in the loop cycle in which Dify's next event arrives: the relay task's awaited future
+    is then already done, and anyio does not cancel such a task. Cancellation alone would let the gateway relay
+    Dify's events, already buffered, to their end and find the task over (no stop): it must stop relaying when
+    the client is gone, and stop the task. Driven as uvicorn does: `send` after the disconnect is a no-op."""
+    trace = load("chat-streaming-stopped")
+    task_id = trace.events()[0]["task_id"]
+    events = list(sse_events(trace))
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    dify.add_response(
+        method="POST",
+        url=f"{DIFY_BASE}/chat-messages",
+        headers={"content-type": "text/event-stream; charset=utf-8"},
+        stream=_HeldStream(events[:1], gate, events[1:]),
+    )
+    add_trace(dify, "chat-stop", url=f"{DIFY_BASE}/chat-messages/{task_id}/stop", is_optional=True)
+
+    body = json.dumps(stream_request("realdify-chat", user="trace-user-1")).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", CLIENT_HEADERS["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    first_chunk = asyncio.Event()
+    gone = False
+    sent_after_leaving: list[bytes] = []
+    requests = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+    async def receive() -> Any:
+        nonlocal gone
+        message = next(requests, None)
+        if message is not None:
+            return message
+        await first_chunk.wait()
+        gate.set_result(None)  # Dify's next events arrive in the very cycle in which the client leaves
+        gone = True
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        if gone:
+            sent_after_leaving.append(message.get("body", b""))
+            return  # uvicorn: a write to a closed connection is dropped silently
+        if message["type"] == "http.response.body" and message.get("body"):
+            first_chunk.set()
+
+    app = create_app(make_settings())
+    async with app.lifespan():  # in this test's event loop (the test client would run it in a thread of its own)
+        await app(scope, receive, send)  # type: ignore[arg-type]
+
+    assert gone
+    assert [stop.url.path for stop in stop_requests(dify)] == [f"/v1/chat-messages/{task_id}/stop"]
+    assert stop_requests(dify)[0].read() == b'{"user":"opendify-%s:trace-user-1"}' % client_id_for(CLIENT_KEY).encode()
+    assert b"".join(sent_after_leaving) == b""  # nothing of Dify's later events was relayed to no one

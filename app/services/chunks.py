@@ -11,6 +11,7 @@ import msgspec
 from app.errors import GatewayError, UpstreamError
 from app.schemas.dify import (
     AgentMessageEvent,
+    BaseEvent,
     DifyUsage,
     ErrorBody,
     ErrorEvent,
@@ -19,7 +20,6 @@ from app.schemas.dify import (
     MessageFileEvent,
     MessageReplaceEvent,
     WorkflowFinishedEvent,
-    _Event,
 )
 from app.schemas.openai import ErrorDetail, ErrorResponse, Usage
 from app.services.dify_errors import error_from_dify
@@ -102,7 +102,7 @@ class AnswerState:
     def answer(self) -> str:
         return "".join(self.parts)
 
-    def apply(self, event: _Event) -> str | None:
+    def apply(self, event: BaseEvent) -> str | None:
         if self.message_id is None and event.message_id:
             self.message_id = event.message_id
             self.conversation_id = event.conversation_id
@@ -176,7 +176,7 @@ class StreamTranslator:
         self._encoder = encoder
         return encoder, encoder.role  # the role goes out once, in the first chunk
 
-    def feed(self, event: _Event) -> bytes:
+    def feed(self, event: BaseEvent) -> bytes:
         text = self.state.apply(event)
         if text:
             self._visible.append(text)

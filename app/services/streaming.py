@@ -10,17 +10,17 @@ import httpx
 import msgspec
 
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
-from app.schemas.dify import IGNORED_EVENTS, DifyEvent, _Event
+from app.schemas.dify import IGNORED_EVENTS, BaseEvent, DifyEvent
 from app.services.chunks import PING_COMMENT, AnswerState, StreamTranslator, error_event
 from app.services.drain import StreamDrain
 from app.services.sse import PING, EventTooLargeError, iter_sse_batches
 
 logger = logging.getLogger("opendify.stream")
 
-_events: msgspec.json.Decoder[_Event] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
+_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
 
 
-def decode_event(raw: bytes) -> _Event | None:
+def decode_event(raw: bytes) -> BaseEvent | None:
     """One SSE payload -> a Dify event; None for an event this gateway does not know (Dify adds new ones)."""
     try:
         return _events.decode(raw)
@@ -30,8 +30,8 @@ def decode_event(raw: bytes) -> _Event | None:
         raise UpstreamError("Dify sent a malformed stream event", code="upstream_malformed") from exc
 
 
-def _decode_batch(payloads: list[bytes]) -> list[_Event | None]:
-    batch: list[_Event | None] = []
+def _decode_batch(payloads: list[bytes]) -> list[BaseEvent | None]:
+    batch: list[BaseEvent | None] = []
     for raw in payloads:
         if raw == PING:
             batch.append(None)
@@ -42,7 +42,7 @@ def _decode_batch(payloads: list[bytes]) -> list[_Event | None]:
     return batch
 
 
-async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[_Event | None]]:
+async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[BaseEvent | None]]:
     """The events of each network read (None for a keep-alive ping): what arrived together is relayed together,
     in one write to the client. httpx failures become gateway errors."""
     try:
@@ -58,13 +58,13 @@ async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[_Ev
         raise UpstreamError(f"The connection to Dify failed mid-stream ({type(exc).__name__})") from exc
 
 
-async def dify_events(response: httpx.Response) -> AsyncIterator[_Event | None]:
+async def dify_events(response: httpx.Response) -> AsyncIterator[BaseEvent | None]:
     async for batch in dify_event_batches(response):
         for event in batch:
             yield event
 
 
-def translate_batch(translator: StreamTranslator, batch: list[_Event | None]) -> tuple[bytes, GatewayError | None]:
+def translate_batch(translator: StreamTranslator, batch: list[BaseEvent | None]) -> tuple[bytes, GatewayError | None]:
     """SSE bytes for a batch of events, up to Dify's terminal event, and the error Dify reported, if any (the
     text that arrived before it is kept)."""
     parts: list[bytes] = []
@@ -88,7 +88,7 @@ class ChatStream:
         self,
         head: bytes,
         translator: StreamTranslator,
-        batches: AsyncIterator[list[_Event | None]],
+        batches: AsyncIterator[list[BaseEvent | None]],
         response: httpx.Response,
         stop_unless_over: Callable[[AnswerState], Awaitable[None]],
         *,

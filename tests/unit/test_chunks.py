@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from app.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamError
-from app.schemas.dify import _Event
+from app.schemas.dify import BaseEvent
 from app.schemas.openai import ChatCompletionChunk, ErrorResponse
 from app.services.chunks import (
     DONE,
@@ -69,9 +69,9 @@ SUCCESSFUL = [
 ]
 
 
-def recorded_events(name: str) -> list[_Event]:
+def recorded_events(name: str) -> list[BaseEvent]:
     """Each `data:` line of a recording through decode_event (what dify_events does)."""
-    events: list[_Event] = []
+    events: list[BaseEvent] = []
     for line in load(name).body.split(b"\n"):
         if line.startswith(b"data: "):
             event = decode_event(line[6:])
@@ -80,7 +80,7 @@ def recorded_events(name: str) -> list[_Event]:
     return events
 
 
-def translate(events: list[_Event], include_usage: bool = False) -> tuple[bytes, StreamTranslator]:
+def translate(events: list[BaseEvent], include_usage: bool = False) -> tuple[bytes, StreamTranslator]:
     translator = StreamTranslator(MODEL, include_usage)
     out = b"".join(translator.feed(event) for event in events)
     return out, translator
@@ -106,7 +106,7 @@ def content_of(chunks: list[dict[str, Any]]) -> str:
     )
 
 
-def replace_event() -> _Event:
+def replace_event() -> BaseEvent:
     event = decode_event(
         b'{"event":"message_replace","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
         b'"answer":"Replaced."}'

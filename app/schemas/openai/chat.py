@@ -1,8 +1,11 @@
-"""What OpenAI clients send and receive. Unknown request fields are ignored, never rejected."""
+"""`POST /v1/chat/completions`: the request, the answer, and the stream's chunks. Unknown request fields are
+ignored, never rejected."""
 
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from app.schemas.openai.common import Usage
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -52,12 +55,6 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     response_format: Any = None
 
 
-class Usage(msgspec.Struct, kw_only=True):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
 class AssistantMessage(msgspec.Struct, kw_only=True):
     role: Literal["assistant"] = "assistant"
     content: str | None
@@ -101,29 +98,3 @@ class ChatCompletionChunk(msgspec.Struct, kw_only=True, omit_defaults=True):
     model: str
     choices: list[ChunkChoice]
     usage: Usage | None = None
-
-
-class Model(msgspec.Struct, kw_only=True):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "dify"
-    name: str | None = None
-    description: str | None = None
-    mode: str | None = None
-
-
-class ModelList(msgspec.Struct, kw_only=True):
-    object: Literal["list"] = "list"
-    data: list[Model]
-
-
-class ErrorDetail(msgspec.Struct, kw_only=True):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(msgspec.Struct, kw_only=True):
-    error: ErrorDetail

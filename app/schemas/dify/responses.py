@@ -1,0 +1,62 @@
+"""Dify's answers that are not event streams: app metadata, blocking answers, uploads, errors."""
+
+from typing import Any
+
+import msgspec
+
+
+class AppInfo(msgspec.Struct, kw_only=True):
+    """`GET /info`. Dify 0.15.x sends no `mode`; newer versions do."""
+
+    name: str = ""
+    description: str | None = None
+    mode: str | None = None
+
+
+class AppParameters(msgspec.Struct, kw_only=True):
+    """`GET /parameters`: only the input form matters here, a list of `{<control type>: {"variable": ...}}`."""
+
+    user_input_form: list[dict[str, dict[str, Any]]] = msgspec.field(default_factory=list)
+
+    def variables(self) -> list[str]:
+        return [
+            str(spec.get("variable"))
+            for item in self.user_input_form
+            for spec in item.values()
+            if isinstance(spec, dict)
+        ]
+
+
+class UploadedFile(msgspec.Struct, kw_only=True):
+    id: str
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Dify's error envelope; `status` is missing on some errors (they carry `params` instead)."""
+
+    code: str = "unknown"
+    message: str = ""
+    status: int | None = None
+    params: str | None = None
+
+
+class DifyUsage(msgspec.Struct, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class MessageMetadata(msgspec.Struct, kw_only=True):
+    usage: DifyUsage | None = None
+
+
+class BlockingMessage(msgspec.Struct, kw_only=True):
+    """The blocking answer of `POST /chat-messages`."""
+
+    id: str = ""
+    message_id: str = ""
+    conversation_id: str | None = None
+    task_id: str | None = None
+    answer: str = ""
+    metadata: MessageMetadata | None = None
+    created_at: int = 0

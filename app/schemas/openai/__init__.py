@@ -1,0 +1,38 @@
+"""What OpenAI clients send and receive, by surface."""
+
+from app.schemas.openai.chat import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatMessage,
+    Choice,
+    ChunkChoice,
+    ChunkDelta,
+    ContentPart,
+    ImageURL,
+    Role,
+    StreamOptions,
+)
+from app.schemas.openai.common import ErrorDetail, ErrorResponse, Usage
+from app.schemas.openai.models import Model, ModelList
+
+__all__ = [
+    "AssistantMessage",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionRequest",
+    "ChatMessage",
+    "Choice",
+    "ChunkChoice",
+    "ChunkDelta",
+    "ContentPart",
+    "ErrorDetail",
+    "ErrorResponse",
+    "ImageURL",
+    "Model",
+    "ModelList",
+    "Role",
+    "StreamOptions",
+    "Usage",
+]

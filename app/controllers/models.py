@@ -8,7 +8,7 @@ from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.errors import model_not_found
 from app.guards import require_client_key
 from app.schemas.openai import Model, ModelList
-from app.services.models import ModelRegistry
+from app.services.registry import ModelRegistry
 
 
 class ModelsController(Controller):

@@ -17,7 +17,7 @@ from app.services.chat import ChatService
 from app.services.conversations import ConversationStore, ConversationTracker, MemoryStore, RedisStore
 from app.services.dify import DifyClient
 from app.services.drain import StreamDrain
-from app.services.models import ModelRegistry
+from app.services.registry import ModelRegistry
 
 logger = logging.getLogger("opendify")
 

@@ -12,13 +12,14 @@ from app.errors import InvalidRequestError, NotFoundError, model_not_found
 from app.schemas.dify import ChatMessageRequest, DifyFile
 from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, Choice, Usage
 from app.services.chunks import AnswerState, StreamTranslator, usage_from_dify
-from app.services.continuity import ConversationMode, Plan, fold_instead, plan_turn
 from app.services.conversations import ConversationTracker, scope_of
+from app.services.conversations.planner import ConversationMode, Plan, fold_instead, plan_turn
 from app.services.dify import DifyClient
+from app.services.dify.stream import dify_event_batches, dify_events
 from app.services.drain import StreamDrain
-from app.services.models import CHAT_MODES, DifyApp, ModelRegistry
-from app.services.prompt import Prompt, last_user_index
-from app.services.streaming import ChatStream, dify_event_batches, dify_events, translate_batch
+from app.services.inputs.prompt import Prompt, last_user_index
+from app.services.registry import CHAT_MODES, DifyApp, ModelRegistry
+from app.services.streaming import ChatStream, translate_batch
 
 ANONYMOUS_CLIENT = "anonymous"
 STOP_TIMEOUT = 5.0  # seconds a stop request may take; it runs shielded from cancellation

@@ -22,7 +22,7 @@ from app.schemas.dify import (
     WorkflowFinishedEvent,
 )
 from app.schemas.openai import ErrorDetail, ErrorResponse, Usage
-from app.services.dify_errors import error_from_dify
+from app.services.dify.errors import error_from_dify
 
 DONE: Final = b"data: [DONE]\n\n"
 PING_COMMENT: Final = b": ping\n\n"

@@ -15,7 +15,7 @@ from app import create_app
 from app.errors import GatewayError
 from app.schemas.dify import ChatMessageRequest
 from app.services.dify import DifyClient
-from app.services.dify_errors import error_from_dify, parse_error_body
+from app.services.dify.errors import error_from_dify, parse_error_body
 from tests.service.replay import (
     CHAT_URL,
     CLIENT_HEADERS,

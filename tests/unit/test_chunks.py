@@ -20,7 +20,8 @@ from app.services.chunks import (
     error_event,
     usage_from_dify,
 )
-from app.services.streaming import decode_event, translate_batch
+from app.services.dify.stream import decode_event
+from app.services.streaming import translate_batch
 from tests.traces import TRACES, load
 
 MODEL = "dify-echo"

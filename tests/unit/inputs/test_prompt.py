@@ -8,7 +8,7 @@ import pytest
 from app.errors import InvalidRequestError
 from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatMessage
-from app.services.prompt import Prompt, build_prompt, message_text
+from app.services.inputs.prompt import Prompt, build_prompt, message_text
 
 
 def messages(*items: dict[str, Any]) -> list[ChatMessage]:

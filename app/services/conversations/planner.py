@@ -5,9 +5,9 @@ from typing import Any, Literal
 import msgspec
 
 from app.schemas.openai import ChatMessage
-from app.services.conversations import ConversationTracker
-from app.services.models import DifyApp
-from app.services.prompt import Prompt, build_prompt, last_user_index, message_text
+from app.services.conversations.tracker import ConversationTracker
+from app.services.inputs.prompt import Prompt, build_prompt, last_user_index, message_text
+from app.services.registry import DifyApp
 
 ConversationMode = Literal["auto", "stateless", "last"]
 _SYSTEM = frozenset({"system", "developer"})

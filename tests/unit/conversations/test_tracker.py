@@ -402,7 +402,7 @@ def test_text_cannot_pass_for_a_message_boundary() -> None:
 async def test_the_first_outage_is_logged_even_right_after_boot(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("app.services.conversations.time.monotonic", lambda: 12.0)  # a machine up for 12 s
+    monkeypatch.setattr("app.services.conversations.tracker.time.monotonic", lambda: 12.0)  # a machine up for 12 s
     logger = logging.getLogger("opendify.conversations")
     monkeypatch.setattr(logger, "propagate", True)
     with caplog.at_level(logging.WARNING, logger="opendify.conversations"):

@@ -9,8 +9,8 @@ from app.config import DifyAppKey
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import ChatMessageRequest
 from app.services.dify import ERROR_BODY_LIMIT, DifyClient
-from app.services.dify_errors import MESSAGE_LIMIT
-from app.services.models import ModelRegistry
+from app.services.dify.errors import MESSAGE_LIMIT
+from app.services.registry import ModelRegistry
 from tests.traces import load
 
 pytestmark = pytest.mark.anyio
@@ -139,7 +139,7 @@ async def test_an_unexpected_fault_in_discovery_is_one_json_line_and_retried_lat
 
 
 async def test_a_blocking_answer_over_the_limit_is_an_upstream_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.services.dify.ANSWER_LIMIT", 1 << 20)
+    monkeypatch.setattr("app.services.dify.client.ANSWER_LIMIT", 1 << 20)
     body = _Endless()
     transport = ScriptedTransport(httpx.Response(200, headers={"content-type": "application/json"}, stream=body))
     request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")

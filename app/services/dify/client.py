@@ -20,7 +20,7 @@ from app.schemas.dify import (
     StopRequest,
     UploadedFile,
 )
-from app.services.dify_errors import error_from_dify, parse_error_body
+from app.services.dify.errors import error_from_dify, parse_error_body
 
 logger = logging.getLogger("opendify.dify")
 

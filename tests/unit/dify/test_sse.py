@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import pytest
 
-from app.services.sse import PING, EventTooLargeError, SSEParser, iter_sse_batches
+from app.services.dify.sse import PING, EventTooLargeError, SSEParser, iter_sse_batches
 from tests.traces import load
 
 RECORDED_STREAMS = ["chat-streaming", "chat-streaming-slow-ping", "agent-chat-streaming-toolcall"]
@@ -233,7 +233,7 @@ async def test_iter_sse_batches_delivers_unterminated_final_event() -> None:
 
 @pytest.mark.parametrize("shape", [b"data: " + b"x" * 1024, b"data: x\n" * 128, b"\r" + b"y" * 1024])
 def test_an_event_that_never_ends_is_refused_past_the_limit(shape: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.services.sse.MAX_EVENT_BYTES", 4096)
+    monkeypatch.setattr("app.services.dify.sse.MAX_EVENT_BYTES", 4096)
     parser = SSEParser()
     with pytest.raises(EventTooLargeError):
         for _ in range(100):
@@ -241,7 +241,7 @@ def test_an_event_that_never_ends_is_refused_past_the_limit(shape: bytes, monkey
 
 
 def test_events_under_the_limit_are_unaffected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.services.sse.MAX_EVENT_BYTES", 4096)
+    monkeypatch.setattr("app.services.dify.sse.MAX_EVENT_BYTES", 4096)
     parser = SSEParser()
     events = [event for _ in range(100) for event in parser.feed(b"data: " + b"x" * 3000 + b"\n\n")]
     assert len(events) == 100

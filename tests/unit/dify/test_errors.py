@@ -15,7 +15,7 @@ from app.errors import (
     UpstreamError,
 )
 from app.schemas.dify import ErrorBody
-from app.services.dify_errors import error_from_dify, parse_error_body
+from app.services.dify.errors import error_from_dify, parse_error_body
 from tests.traces import TRACES, load
 
 # every recorded error response (non-200 `*-err-*` trace): (class, HTTP status, OpenAI type, code, param)

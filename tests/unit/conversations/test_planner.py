@@ -5,10 +5,10 @@ import asyncio
 import pytest
 
 from app.schemas.openai import ChatMessage
-from app.services.continuity import ConversationMode, Plan, fold_instead, plan_turn
 from app.services.conversations import ConversationTracker, MemoryStore, scope_of
-from app.services.models import DifyApp
-from app.services.prompt import Prompt
+from app.services.conversations.planner import ConversationMode, Plan, fold_instead, plan_turn
+from app.services.inputs.prompt import Prompt
+from app.services.registry import DifyApp
 from tests.unit.messages import SCOPE, FailingStore, assistant, developer, system, user
 
 

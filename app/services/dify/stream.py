@@ -1,0 +1,57 @@
+"""Dify's event stream read off the wire: SSE batches decoded into events, transport failures into gateway errors."""
+
+from collections.abc import AsyncIterator
+from typing import Union, get_args
+
+import httpx
+import msgspec
+
+from app.errors import UpstreamError, UpstreamTimeoutError
+from app.schemas.dify import IGNORED_EVENTS, BaseEvent, DifyEvent
+from app.services.dify.sse import PING, EventTooLargeError, iter_sse_batches
+
+_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
+
+
+def decode_event(raw: bytes) -> BaseEvent | None:
+    """One SSE payload -> a Dify event; None for an event this gateway does not know (Dify adds new ones)."""
+    try:
+        return _events.decode(raw)
+    except msgspec.ValidationError:
+        return None
+    except msgspec.DecodeError as exc:
+        raise UpstreamError("Dify sent a malformed stream event", code="upstream_malformed") from exc
+
+
+def _decode_batch(payloads: list[bytes]) -> list[BaseEvent | None]:
+    batch: list[BaseEvent | None] = []
+    for raw in payloads:
+        if raw == PING:
+            batch.append(None)
+        else:
+            event = decode_event(raw)
+            if event is not None:
+                batch.append(event)
+    return batch
+
+
+async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[BaseEvent | None]]:
+    """The events of each network read (None for a keep-alive ping): what arrived together is relayed together,
+    in one write to the client. httpx failures become gateway errors."""
+    try:
+        async for payloads in iter_sse_batches(response.aiter_raw()):  # requests ask for identity encoding
+            batch = _decode_batch(payloads)
+            if batch:
+                yield batch
+    except EventTooLargeError as exc:
+        raise UpstreamError(f"Dify sent an unreadable stream: {exc}", code="upstream_too_large") from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeoutError("Dify stopped sending events (read timeout)") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"The connection to Dify failed mid-stream ({type(exc).__name__})") from exc
+
+
+async def dify_events(response: httpx.Response) -> AsyncIterator[BaseEvent | None]:
+    async for batch in dify_event_batches(response):
+        for event in batch:
+            yield event

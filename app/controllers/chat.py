@@ -13,7 +13,7 @@ from app.controllers.responses import EventStream
 from app.guards import require_client_key
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.chat import ChatService
-from app.services.streaming import ChatStream
+from app.services.relay import EventRelay
 
 CONVERSATION_HEADER = "X-Dify-Conversation-Id"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -56,6 +56,6 @@ class ChatController(Controller):
             data, request.state.client_id, request.headers.get(CONVERSATION_HEADER) or None
         )
         headers = {CONVERSATION_HEADER: outcome.conversation_id} if outcome.conversation_id else {}
-        if isinstance(outcome.body, ChatStream):
+        if isinstance(outcome.body, EventRelay):
             return EventStream(outcome.body, headers=SSE_HEADERS | headers)
         return Response(outcome.body, headers=headers)

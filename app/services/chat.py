@@ -4,25 +4,22 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Awaitable, Callable
-from functools import partial
-
-import anyio
 
 from app.errors import InvalidRequestError, NotFoundError, model_not_found
-from app.schemas.dify import ChatMessageRequest, DifyFile
-from app.schemas.openai import AssistantMessage, ChatCompletion, ChatCompletionRequest, ChatMessage, Choice, Usage
-from app.services.chunks import AnswerState, StreamTranslator, usage_from_dify
-from app.services.conversations import ConversationTracker, scope_of
-from app.services.conversations.planner import ConversationMode, Plan, fold_instead, plan_turn
+from app.schemas.dify import DifyFile
+from app.schemas.openai import ChatCompletion, ChatCompletionRequest, ChatMessage
+from app.services.answer import collect
+from app.services.conversations import ConversationMode, ConversationTracker, Plan, fold_instead, plan_turn, scope_of
 from app.services.dify import DifyClient
-from app.services.dify.stream import dify_event_batches, dify_events
+from app.services.dify.runners.base import RunInput
+from app.services.dify.runners.chat import ChatRunner
 from app.services.drain import StreamDrain
-from app.services.inputs.prompt import Prompt, last_user_index
+from app.services.inputs import Prompt, last_user_index
+from app.services.openai import ChatChunks, chat_completion
 from app.services.registry import CHAT_MODES, DifyApp, ModelRegistry
-from app.services.streaming import ChatStream, translate_batch
+from app.services.relay import EventRelay, open_relay
 
 ANONYMOUS_CLIENT = "anonymous"
-STOP_TIMEOUT = 5.0  # seconds a stop request may take; it runs shielded from cancellation
 
 
 def client_id_for(api_key: str | None) -> str:
@@ -67,7 +64,7 @@ Remember = Callable[[str, str], Awaitable[None]]  # (answer as the client saw it
 class ChatOutcome:
     __slots__ = ("body", "conversation_id")
 
-    def __init__(self, body: ChatCompletion | ChatStream, conversation_id: str | None) -> None:
+    def __init__(self, body: ChatCompletion | EventRelay, conversation_id: str | None) -> None:
         self.body = body
         self.conversation_id = conversation_id
 
@@ -84,6 +81,7 @@ class ChatService:
         drain: StreamDrain | None = None,
     ) -> None:
         self._dify = dify
+        self._runner = ChatRunner(dify)
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -128,29 +126,27 @@ class ChatService:
 
     async def _run(self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan) -> ChatOutcome:
         files = await self._files(app, user, plan.prompt)
-        streaming = bool(request.stream)
-        dify_request = ChatMessageRequest(
+        run = RunInput(
             query=plan.prompt.query,
             inputs=plan.inputs,
             user=user,
-            response_mode="streaming" if streaming or app.mode == "agent-chat" else "blocking",
             conversation_id=plan.conversation_id,
             files=files or None,
             auto_generate_name=plan.auto_generate_name,
         )
         remember = self._remember(plan, request.messages)
-        if streaming:
+        stream = await self._runner.run(app, run, stream=bool(request.stream))
+        if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            stream = await self._open_stream(app, dify_request, request.model, include_usage, remember)
+            relay = await open_relay(
+                stream, ChatChunks(request.model, include_usage), drain=self._drain, on_finished=remember
+            )
             # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
-            return ChatOutcome(stream, stream.conversation_id or plan.conversation_id)
-        if dify_request.response_mode == "streaming":
-            completion, conversation_id = await self._aggregate(app, dify_request, request.model)
-        else:
-            completion, conversation_id = await self._blocking(app, dify_request, request.model)
-        if remember is not None and conversation_id:
-            await remember(completion.choices[0].message.content or "", conversation_id)
-        return ChatOutcome(completion, conversation_id)
+            return ChatOutcome(relay, relay.conversation_id or plan.conversation_id)
+        answer = await collect(stream)
+        if remember is not None and answer.conversation_id:
+            await remember(answer.text, answer.conversation_id)
+        return ChatOutcome(chat_completion(answer, request.model), answer.conversation_id)
 
     def _remember(self, plan: Plan, messages: list[ChatMessage]) -> Remember | None:
         scope = plan.scope
@@ -170,82 +166,3 @@ class ChatService:
             upload_id = await self._dify.upload_file(app.key, user, f"image-{index + 1}.{extension}", mime_type, data)
             files.append(DifyFile(type="image", transfer_method="local_file", upload_file_id=upload_id))
         return files
-
-    async def _blocking(
-        self, app: DifyApp, dify_request: ChatMessageRequest, model: str
-    ) -> tuple[ChatCompletion, str | None]:
-        message = await self._dify.chat_blocking(app.key, dify_request)
-        usage = usage_from_dify(message.metadata.usage if message.metadata else None)
-        completion = _completion(message.message_id or message.id, message.created_at, model, message.answer, usage)
-        return completion, message.conversation_id
-
-    async def _aggregate(
-        self, app: DifyApp, dify_request: ChatMessageRequest, model: str
-    ) -> tuple[ChatCompletion, str | None]:
-        """Agent apps cannot answer in blocking mode: read their stream to the end and answer at once."""
-        response = await self._dify.chat_stream(app.key, dify_request)
-        state = AnswerState()
-        try:
-            async for event in dify_events(response):
-                if event is not None:
-                    state.apply(event)
-                    if state.done:
-                        break
-            else:
-                state.ended = True  # Dify closed the stream: its task is over
-        finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-                await self._stop_unless_over(app, state, user=dify_request.user)
-        if not state.done:
-            raise state.incomplete_error()
-        completion = _completion(state.message_id or "", state.created, model, state.answer, state.usage)
-        return completion, state.conversation_id
-
-    async def _stop_unless_over(self, app: DifyApp, state: AnswerState, *, user: str) -> None:
-        """A Dify task this gateway stopped listening to would otherwise run (and bill) to its end."""
-        if not state.ended and state.task_id is not None:
-            with anyio.move_on_after(STOP_TIMEOUT):
-                await self._dify.stop_chat(app.key, state.task_id, user)
-
-    async def _open_stream(
-        self,
-        app: DifyApp,
-        dify_request: ChatMessageRequest,
-        model: str,
-        include_usage: bool,
-        remember: Remember | None,
-    ) -> ChatStream:
-        """Read ahead to the first visible output before committing to a 200: a failure Dify reports at once is
-        then a real HTTP error. A keep-alive ping commits early so slow agents still stream promptly."""
-        response = await self._dify.chat_stream(app.key, dify_request)
-        translator = StreamTranslator(model, include_usage)
-        batches = dify_event_batches(response)
-        head = b""
-        try:
-            async for batch in batches:
-                head, error = translate_batch(translator, batch)
-                if error is not None:
-                    raise error  # nothing sent yet: a real HTTP error
-                if head:
-                    break
-            else:
-                translator.state.ended = True  # Dify closed the stream: its task is over
-                raise translator.state.incomplete_error()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-                await self._stop_unless_over(app, translator.state, user=dify_request.user)
-            raise
-        stop = partial(self._stop_unless_over, app, user=dify_request.user)
-        return ChatStream(head, translator, batches, response, stop, drain=self._drain, on_complete=remember)
-
-
-def _completion(message_id: str, created: int, model: str, answer: str, usage: Usage | None) -> ChatCompletion:
-    return ChatCompletion(
-        id=f"chatcmpl-{message_id}",
-        created=created,
-        model=model,
-        choices=[Choice(index=0, message=AssistantMessage(content=answer), finish_reason="stop")],
-        usage=usage or usage_from_dify(None),
-    )

@@ -1,0 +1,6 @@
+"""The OpenAI side: one encoder per surface, from the answer events."""
+
+from app.services.openai.chat import REPLACED_NOTICE, ChatChunks, ChunkEncoder, chat_completion
+from app.services.openai.common import DONE, PING_COMMENT, error_event
+
+__all__ = ["DONE", "PING_COMMENT", "REPLACED_NOTICE", "ChatChunks", "ChunkEncoder", "chat_completion", "error_event"]

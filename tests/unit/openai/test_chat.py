@@ -1,4 +1,4 @@
-"""StreamTranslator / AnswerState fed with decoded recorded Dify events; the SSE bytes are parsed back."""
+"""Recorded Dify streams through the interpreter and the chat chunk encoder; the SSE bytes are parsed back."""
 
 import json
 from dataclasses import dataclass
@@ -8,21 +8,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamError
+from app.errors import GatewayError, InvalidRequestError, UpstreamError
 from app.schemas.dify import BaseEvent
 from app.schemas.openai import ChatCompletionChunk, ErrorResponse
-from app.services.chunks import (
-    DONE,
-    PING_COMMENT,
-    REPLACED_NOTICE,
-    AnswerState,
-    StreamTranslator,
-    error_event,
-    usage_from_dify,
-)
+from app.services.dify.interpret import ChatInterpreter
 from app.services.dify.stream import decode_event
-from app.services.streaming import translate_batch
+from app.services.openai import DONE, PING_COMMENT, REPLACED_NOTICE, ChatChunks, error_event
 from tests.traces import TRACES, load
+from tests.unit.dify.events import recorded_events, replace_event
 
 MODEL = "dify-echo"
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
@@ -70,21 +63,15 @@ SUCCESSFUL = [
 ]
 
 
-def recorded_events(name: str) -> list[BaseEvent]:
-    """Each `data:` line of a recording through decode_event (what dify_events does)."""
-    events: list[BaseEvent] = []
-    for line in load(name).body.split(b"\n"):
-        if line.startswith(b"data: "):
-            event = decode_event(line[6:])
-            assert event is not None, line[:80]
-            events.append(event)
-    return events
+def translate(events: list[BaseEvent], include_usage: bool = False) -> tuple[bytes, ChatChunks]:
+    chunks = ChatChunks(MODEL, include_usage)
+    return chunks.encode(ChatInterpreter().feed(list(events))), chunks
 
 
-def translate(events: list[BaseEvent], include_usage: bool = False) -> tuple[bytes, StreamTranslator]:
-    translator = StreamTranslator(MODEL, include_usage)
-    out = b"".join(translator.feed(event) for event in events)
-    return out, translator
+def encode_each(events: list[BaseEvent], include_usage: bool = False) -> list[bytes]:
+    """The bytes each event gives on its own, fed in order to one interpreter and one encoder."""
+    interpreter, chunks = ChatInterpreter(), ChatChunks(MODEL, include_usage)
+    return [chunks.encode(interpreter.feed([event])) for event in events]
 
 
 def frames(out: bytes) -> list[bytes]:
@@ -107,22 +94,13 @@ def content_of(chunks: list[dict[str, Any]]) -> str:
     )
 
 
-def replace_event() -> BaseEvent:
-    event = decode_event(
-        b'{"event":"message_replace","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
-        b'"answer":"Replaced."}'
-    )
-    assert event is not None
-    return event
-
-
 # --- successful recorded streams ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("expected", SUCCESSFUL, ids=lambda e: e.name)
 @pytest.mark.parametrize("include_usage", [False, True])
 def test_recorded_stream_translation(expected: Expected, include_usage: bool) -> None:
-    out, translator = translate(recorded_events(expected.name), include_usage)
+    out, encoder = translate(recorded_events(expected.name), include_usage)
 
     assert b"event:" not in out
     all_frames = frames(out)
@@ -147,7 +125,8 @@ def test_recorded_stream_translation(expected: Expected, include_usage: bool) ->
 
     # content deltas rebuild exactly the recorded answer (agent thoughts never leak in)
     assert content_of(chunks) == expected.answer
-    assert translator.state.answer == expected.answer
+    assert encoder.visible_text == expected.answer
+    assert encoder.finished
     assert all(choice["delta"].get("content") != "" for chunk in chunks[1:] for choice in chunk["choices"])
 
     with_choices = [chunk for chunk in chunks if chunk["choices"]]
@@ -175,23 +154,6 @@ def test_recorded_stream_translation(expected: Expected, include_usage: bool) ->
         assert decoded.id == f"chatcmpl-{expected.message_id}"
 
 
-@pytest.mark.parametrize("expected", SUCCESSFUL, ids=lambda e: e.name)
-def test_answer_state_of_recorded_stream(expected: Expected) -> None:
-    state = AnswerState()
-    shown = [state.apply(event) for event in recorded_events(expected.name)]
-    assert "".join(text for text in shown if text) == expected.answer
-    assert state.answer == expected.answer
-    assert state.done
-    assert state.ended
-    assert state.message_id == expected.message_id
-    assert state.created == expected.created
-    assert state.usage is not None
-    assert msgspec.to_builtins(state.usage) == expected.usage
-    assert state.task_id is not None
-    assert state.conversation_id is not None
-    assert state.workflow_error is None
-
-
 def successful_chat_family_streams() -> list[str]:
     names = sorted(p.name.removesuffix(".txt") for p in Path(TRACES).glob("*streaming*.txt"))
     return [
@@ -215,10 +177,10 @@ def test_every_recorded_stream_reproduces_its_answer_and_usage(name: str) -> Non
     assert end["event"] == "message_end"
     usage = end["metadata"]["usage"]
 
-    out, translator = translate(recorded_events(name), include_usage=True)
+    out, encoder = translate(recorded_events(name), include_usage=True)
     chunks = chunk_dicts(out)
     assert content_of(chunks) == answer
-    assert translator.state.answer == answer
+    assert encoder.visible_text == answer
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert sum("role" in c["choices"][0]["delta"] for c in chunks if c["choices"]) == 1
     assert chunks[-2]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
@@ -247,14 +209,13 @@ def test_agent_final_thought_is_not_added_to_the_answer() -> None:
 
 def test_agent_thought_events_alone_show_nothing() -> None:
     events = recorded_events("agent-chat-streaming-toolcall")
-    translator = StreamTranslator(MODEL, include_usage=True)
     thoughts = [
         e
         for e, raw in zip(events, load("agent-chat-streaming-toolcall").events(), strict=True)
         if raw["event"] == "agent_thought"
     ]
     assert len(thoughts) >= 2
-    assert [translator.feed(event) for event in thoughts] == [b""] * len(thoughts)
+    assert encode_each(thoughts, include_usage=True) == [b""] * len(thoughts)
 
 
 def test_agent_usage_total_is_recomputed() -> None:
@@ -266,15 +227,9 @@ def test_agent_usage_total_is_recomputed() -> None:
     assert usage == {"prompt_tokens": 34, "completion_tokens": 10, "total_tokens": 44}
 
 
-def test_usage_from_dify_without_usage_is_zero() -> None:
-    usage = usage_from_dify(None)
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (0, 0, 0)
-
-
 def test_advanced_chat_workflow_events_show_nothing_before_the_answer() -> None:
     events = recorded_events("advanced-chat-streaming")
-    translator = StreamTranslator(MODEL, include_usage=False)
-    outputs = [translator.feed(event) for event in events]
+    outputs = encode_each(events)
     raw = load("advanced-chat-streaming").events()
     first_text = next(i for i, e in enumerate(raw) if e["event"] == "message" and e["answer"])
     assert outputs[:first_text] == [b""] * first_text
@@ -282,9 +237,7 @@ def test_advanced_chat_workflow_events_show_nothing_before_the_answer() -> None:
 
 
 def test_each_content_event_is_one_flushable_output() -> None:
-    events = recorded_events("chat-streaming")
-    translator = StreamTranslator(MODEL, include_usage=False)
-    outputs = [translator.feed(event) for event in events]
+    outputs = encode_each(recorded_events("chat-streaming"))
     # role + first delta, second delta, empty delta shows nothing, then finish + [DONE]
     assert [len(frames(out)) if out else 0 for out in outputs] == [2, 1, 0, 2]
     assert outputs[-1].endswith(DONE)
@@ -320,62 +273,19 @@ def test_json_special_characters_in_content_round_trip() -> None:
 
 def test_model_name_is_json_encoded() -> None:
     end = recorded_events("chat-streaming")[-1]
-    translator = StreamTranslator('we"ird\\model', include_usage=False)
-    chunks = chunk_dicts(translator.feed(end))
-    assert {c["model"] for c in chunks} == {'we"ird\\model'}
-
-
-# --- message_replace and message_file -------------------------------------------------------------------
+    chunks = ChatChunks('we"ird\\model', include_usage=False)
+    assert {c["model"] for c in chunk_dicts(chunks.encode(ChatInterpreter().feed([end])))} == {'we"ird\\model'}
 
 
 def test_message_replace_after_partial_answer() -> None:
     events = recorded_events("chat-streaming")
     *body, end = events
-    out, translator = translate([*body, replace_event(), end], include_usage=False)
+    out, encoder = translate([*body, replace_event(), end], include_usage=False)
     content = content_of(chunk_dicts(out))
     partial = "Echo: Hello from the streaming trace"
-    assert content.startswith(partial)
-    assert content.endswith("Replaced.")
     assert content == partial + REPLACED_NOTICE + "Replaced."
-    assert translator.state.answer == "Replaced."
+    assert encoder.visible_text == content  # what is remembered is what the client saw
     assert out.endswith(DONE)
-
-
-def test_answer_state_message_replace_resets_the_answer() -> None:
-    state = AnswerState()
-    for event in recorded_events("chat-streaming")[:2]:
-        state.apply(event)
-    assert state.answer == "Echo: Hello from the streaming trace"
-    shown = state.apply(replace_event())
-    assert shown is not None
-    assert shown.endswith("Replaced.")
-    assert state.answer == "Replaced."
-    # message ids come from the first event, not the replacement
-    assert state.message_id == "ae5a15f3-4633-481f-ace3-1a30668785a4"
-
-
-def test_message_file_image_from_assistant_is_markdown() -> None:
-    event = decode_event(
-        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
-        b'"id":"f","type":"image","belongs_to":"assistant","url":"https://files.example/cat.png"}'
-    )
-    assert event is not None
-    state = AnswerState()
-    shown = state.apply(event)
-    assert shown is not None
-    assert "![image](https://files.example/cat.png)" in shown
-    assert state.answer == shown
-
-
-def test_message_file_from_user_shows_nothing() -> None:
-    event = decode_event(
-        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
-        b'"id":"f","type":"image","belongs_to":"user","url":"https://files.example/cat.png"}'
-    )
-    assert event is not None
-    state = AnswerState()
-    assert state.apply(event) is None
-    assert state.answer == ""
 
 
 def test_message_file_carrying_text_is_text() -> None:
@@ -384,9 +294,9 @@ def test_message_file_carrying_text_is_text() -> None:
         b'"id":"m","answer":"chunk of text","from_variable_selector":null}'
     )
     assert event is not None
-    out, translator = translate([event])
+    out, encoder = translate([event])
     assert content_of(chunk_dicts(out)) == "chunk of text"
-    assert translator.state.answer == "chunk of text"
+    assert encoder.visible_text == "chunk of text"
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -400,71 +310,15 @@ def test_message_file_carrying_text_is_text() -> None:
         ("advanced-chat-err-upstream-streaming", "invalid_param"),
     ],
 )
-def test_recorded_error_event_raises_upstream_error(name: str, code: str) -> None:
-    events = recorded_events(name)
-    *before, error = events
-    translator = StreamTranslator(MODEL, include_usage=True)
-    assert b"".join(translator.feed(event) for event in before) == b""
-    with pytest.raises(GatewayError) as info:
-        translator.feed(error)
-    exc = info.value
-    assert isinstance(exc, UpstreamError)
-    assert exc.status_code == 502
-    assert exc.error_type == "api_error"
-    assert exc.code == code
-    assert "fakellm: simulated upstream failure" in exc.message
-    assert translator.state.ended
-    assert not translator.state.done
-
-
-def test_advanced_chat_run_failed_event_message() -> None:
-    *_, error = recorded_events("advanced-chat-err-upstream-streaming")
-    with pytest.raises(UpstreamError) as info:
-        AnswerState().apply(error)
-    assert "Run failed:" in info.value.message
-
-
-def test_error_event_with_client_error_status_is_not_upstream() -> None:
-    event = decode_event(
-        b'{"event":"error","conversation_id":"c","message_id":"m","created_at":1,'
-        b'"code":"not_found","status":404,"message":"Conversation Not Exists."}'
-    )
-    assert event is not None
-    with pytest.raises(NotFoundError) as info:
-        AnswerState().apply(event)
-    assert info.value.status_code == 404
-
-
-def test_error_event_without_status_is_a_server_error() -> None:
-    event = decode_event(b'{"event":"error","message_id":"m","created_at":1,"code":"internal_server_error"}')
-    assert event is not None
-    with pytest.raises(GatewayError) as info:
-        AnswerState().apply(event)
-    assert info.value.status_code == 500
-
-
-def test_incomplete_error_without_terminal_event() -> None:
-    events = recorded_events("chat-streaming")[:-1]  # message_end lost
-    out, translator = translate(events)
-    assert not out.endswith(DONE)
-    assert not translator.state.done
-    assert not translator.state.ended
-    error = translator.state.incomplete_error()
-    assert isinstance(error, UpstreamError)
-    assert error.status_code == 502
-    assert error.code == "upstream_incomplete"
-
-
-def test_incomplete_error_after_failed_workflow_names_the_failure() -> None:
-    events = recorded_events("advanced-chat-err-upstream-streaming")[:-1]  # the error event lost
-    state = AnswerState()
-    for event in events:
-        assert state.apply(event) is None
-    assert state.workflow_error is not None
-    error = state.incomplete_error()
-    assert isinstance(error, UpstreamError)
-    assert error.code == "workflow_failed"
-    assert "fakellm: simulated upstream failure" in error.message
+def test_a_recorded_error_event_becomes_an_in_band_error(name: str, code: str) -> None:
+    *before, error = recorded_events(name)
+    outputs = encode_each([*before, error])
+    assert b"".join(outputs[:-1]) == b""
+    body = json.loads(outputs[-1][6:])["error"]
+    assert body["code"] == code
+    assert body["type"] == "api_error"
+    assert "fakellm: simulated upstream failure" in body["message"]
+    assert not outputs[-1].endswith(DONE)
 
 
 @pytest.mark.parametrize(
@@ -503,19 +357,7 @@ def test_ping_comment_is_an_sse_comment() -> None:
     assert PING_COMMENT.startswith(b":")
     assert PING_COMMENT.endswith(b"\n\n")
     assert b"data" not in PING_COMMENT
-
-
-# --- decode_event ---------------------------------------------------------------------------------------
-
-
-def test_decode_event_ignores_unknown_events() -> None:
-    assert decode_event(b'{"event":"something_new","conversation_id":"c"}') is None
-
-
-def test_decode_event_rejects_malformed_json() -> None:
-    with pytest.raises(UpstreamError) as info:
-        decode_event(b'{"event": "message", "answer": ')
-    assert info.value.code == "upstream_malformed"
+    assert ChatChunks(MODEL, include_usage=False).encode(ChatInterpreter().feed([None])) == PING_COMMENT
 
 
 def test_text_read_together_with_an_error_event_is_still_sent() -> None:
@@ -528,7 +370,7 @@ def test_text_read_together_with_an_error_event_is_still_sent() -> None:
             {"event": "error", **envelope, "code": "completion_request_error", "status": 400, "message": "x"}
         ).encode()
     )
-    translator = StreamTranslator("m", include_usage=False)
-    out, raised = translate_batch(translator, [message, error])
-    assert isinstance(raised, UpstreamError)
-    assert b'"content":"partial answer"' in out
+    out, _ = translate([e for e in (message, error) if e is not None])
+    *chunks, failure = chunk_dicts(out)
+    assert content_of(chunks) == "partial answer"
+    assert failure["error"]["code"] == "completion_request_error"

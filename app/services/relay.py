@@ -1,0 +1,123 @@
+"""One relay for every streaming surface: read ahead to the first output before the 200 (an early failure is
+then a real HTTP error), one write per batch, the `remember` tap before the last bytes, shielded close."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from app.errors import GatewayError
+from app.services.answer import AnswerEvent, AnswerStream, Failed
+from app.services.drain import StreamDrain
+from app.services.openai.common import error_event
+
+OnFinished = Callable[[str, str], Awaitable[None]]  # (the answer as the client saw it, conversation id)
+
+
+class Encoder(Protocol):
+    """A surface's stream encoder: bytes for a batch of events; `finished` once the answer is complete."""
+
+    finished: bool
+
+    @property
+    def visible_text(self) -> str: ...
+
+    def encode(self, batch: list[AnswerEvent]) -> bytes: ...
+
+
+class EventRelay:
+    """Iterate for the SSE bytes of one answer. `head` was read before the HTTP status was committed."""
+
+    __slots__ = (
+        "_batches",
+        "_drain",
+        "_encoder",
+        "_ending",
+        "_head",
+        "_on_finished",
+        "_remembered",
+        "_stream",
+        "_task",
+    )
+
+    def __init__(
+        self,
+        stream: AnswerStream,
+        batches: AsyncIterator[list[AnswerEvent]],
+        encoder: Encoder,
+        head: bytes,
+        *,
+        drain: StreamDrain,
+        on_finished: OnFinished | None,
+    ) -> None:
+        self._stream = stream
+        self._batches = batches
+        self._encoder = encoder
+        self._head = head
+        self._drain = drain
+        self._on_finished = on_finished
+        self._remembered = False
+        self._task: asyncio.Task[object] | None = None
+        self._ending: GatewayError | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._stream.conversation_id
+
+    def end(self, error: GatewayError) -> None:
+        """End the stream early (the server is shutting down): `error` goes out in-band, the Dify task is stopped.
+        Interrupts the read of Dify's next events; a stream blocked writing to its client is simply closed."""
+        if self._ending is None and self._task is not None:
+            self._ending = error
+            self._task.cancel()
+
+    async def _finished(self) -> None:
+        """Before the last bytes go out: a client may send its next turn the moment it reads `[DONE]`."""
+        self._remembered = True
+        conversation_id = self._stream.conversation_id
+        if self._on_finished is not None and conversation_id:
+            await self._on_finished(self._encoder.visible_text, conversation_id)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        encoder = self._encoder
+        self._task = asyncio.current_task()
+        self._drain.add(self)
+        try:
+            if encoder.finished:
+                await self._finished()
+            yield self._head
+            async for batch in self._batches:
+                out = encoder.encode(batch)
+                if encoder.finished and not self._remembered:
+                    await self._finished()
+                if out:
+                    yield out
+        except GatewayError as exc:  # the connection to Dify failed mid-stream
+            yield error_event(exc)
+        except asyncio.CancelledError:
+            if self._ending is None or self._task is None:
+                raise  # the client left: Litestar cancels the stream
+            self._task.uncancel()  # our own cancellation (end()): the stream ends normally, the error in-band
+            yield error_event(self._ending)
+        finally:
+            self._drain.discard(self)
+            await self._stream.aclose()  # shielded inside: client gone or server shutting down
+
+
+async def open_relay(
+    stream: AnswerStream, encoder: Encoder, *, drain: StreamDrain, on_finished: OnFinished | None = None
+) -> EventRelay:
+    """Read ahead to the first visible output (a keep-alive counts, so slow agents still stream promptly)."""
+    batches = aiter(stream)
+    head = b""
+    try:
+        async for batch in batches:
+            for event in batch:
+                if isinstance(event, Failed):
+                    raise event.error  # nothing sent yet: a real HTTP error
+            head = encoder.encode(batch)
+            if head:
+                break
+    except BaseException:
+        await stream.aclose()
+        raise
+    return EventRelay(stream, batches, encoder, head, drain=drain, on_finished=on_finished)

@@ -10,10 +10,19 @@ from app.schemas.dify.events import (
     MessageEvent,
     MessageFileEvent,
     MessageReplaceEvent,
-    WorkflowFinishedData,
+    TextChunkEvent,
+    TextReplaceEvent,
     WorkflowFinishedEvent,
+    WorkflowPausedEvent,
+    WorkflowStartedEvent,
 )
-from app.schemas.dify.requests import ChatMessageRequest, DifyFile, StopRequest
+from app.schemas.dify.requests import (
+    ChatMessageRequest,
+    CompletionMessageRequest,
+    DifyFile,
+    StopRequest,
+    WorkflowRunRequest,
+)
 from app.schemas.dify.responses import (
     AppInfo,
     AppParameters,
@@ -22,6 +31,8 @@ from app.schemas.dify.responses import (
     ErrorBody,
     MessageMetadata,
     UploadedFile,
+    WorkflowRunAnswer,
+    WorkflowRunData,
 )
 
 __all__ = [
@@ -32,6 +43,7 @@ __all__ = [
     "BaseEvent",
     "BlockingMessage",
     "ChatMessageRequest",
+    "CompletionMessageRequest",
     "DifyEvent",
     "DifyFile",
     "DifyUsage",
@@ -43,7 +55,13 @@ __all__ = [
     "MessageMetadata",
     "MessageReplaceEvent",
     "StopRequest",
+    "TextChunkEvent",
+    "TextReplaceEvent",
     "UploadedFile",
-    "WorkflowFinishedData",
     "WorkflowFinishedEvent",
+    "WorkflowPausedEvent",
+    "WorkflowRunAnswer",
+    "WorkflowRunData",
+    "WorkflowRunRequest",
+    "WorkflowStartedEvent",
 ]

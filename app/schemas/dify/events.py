@@ -4,7 +4,7 @@ from typing import cast
 
 import msgspec
 
-from app.schemas.dify.responses import MessageMetadata
+from app.schemas.dify.responses import MessageMetadata, WorkflowRunData
 
 
 class BaseEvent(msgspec.Struct, kw_only=True, tag_field="event"):
@@ -45,13 +45,38 @@ class ErrorEvent(BaseEvent, tag="error"):
     message: str | None = None
 
 
-class WorkflowFinishedData(msgspec.Struct, kw_only=True):
-    status: str = ""
-    error: str | None = None
-
-
 class WorkflowFinishedEvent(BaseEvent, tag="workflow_finished"):
-    data: WorkflowFinishedData | None = None
+    workflow_run_id: str | None = None
+    data: WorkflowRunData | None = None
+
+
+class WorkflowStartedData(msgspec.Struct, kw_only=True):
+    created_at: int = 0
+
+
+class WorkflowStartedEvent(BaseEvent, tag="workflow_started"):
+    workflow_run_id: str | None = None
+    data: WorkflowStartedData | None = None
+
+
+class TextData(msgspec.Struct, kw_only=True):
+    text: str = ""
+
+
+class TextChunkEvent(BaseEvent, tag="text_chunk"):
+    """A workflow's streamed output text."""
+
+    data: TextData | None = None
+
+
+class TextReplaceEvent(BaseEvent, tag="text_replace"):
+    """A workflow's moderation replaced the whole output text."""
+
+    data: TextData | None = None
+
+
+class WorkflowPausedEvent(BaseEvent, tag="workflow_paused"):
+    """Dify 1.15: the run waits for a human (a form); the stream ends here."""
 
 
 def _ignored(tag: str) -> type[BaseEvent]:
@@ -63,7 +88,6 @@ IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
     _ignored(tag)
     for tag in (
         "agent_thought",
-        "workflow_started",
         "node_started",
         "node_finished",
         "node_retry",
@@ -79,12 +103,9 @@ IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
         "reasoning_chunk",
         "tts_message",
         "tts_message_end",
-        "text_chunk",
-        "text_replace",
         "human_input_required",
         "human_input_form_filled",
         "human_input_form_timeout",
-        "workflow_paused",
     )
 )
 
@@ -96,4 +117,8 @@ DifyEvent = (
     | MessageEndEvent
     | ErrorEvent
     | WorkflowFinishedEvent
+    | WorkflowStartedEvent
+    | TextChunkEvent
+    | TextReplaceEvent
+    | WorkflowPausedEvent
 )

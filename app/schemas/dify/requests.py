@@ -24,5 +24,23 @@ class ChatMessageRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
     auto_generate_name: bool | None = None
 
 
+class CompletionMessageRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`POST /completion-messages` (text generator apps): the text goes in an input variable."""
+
+    inputs: dict[str, Any]
+    user: str
+    response_mode: Literal["streaming", "blocking"]
+    files: list[DifyFile] | None = None
+
+
+class WorkflowRunRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`POST /workflows/run`: the text goes in an input variable; there is no `query`."""
+
+    inputs: dict[str, Any]
+    user: str
+    response_mode: Literal["streaming", "blocking"]
+    files: list[DifyFile] | None = None
+
+
 class StopRequest(msgspec.Struct, kw_only=True):
     user: str

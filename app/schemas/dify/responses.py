@@ -60,3 +60,23 @@ class BlockingMessage(msgspec.Struct, kw_only=True):
     answer: str = ""
     metadata: MessageMetadata | None = None
     created_at: int = 0
+
+
+class WorkflowRunData(msgspec.Struct, kw_only=True):
+    """`workflow_finished.data`, and the `data` of a blocking `/workflows/run` answer."""
+
+    status: str = ""
+    error: str | None = None
+    outputs: dict[str, Any] | None = None
+    total_tokens: int = 0
+    total_steps: int = 0
+    created_at: int = 0
+    created_by: dict[str, Any] | None = None
+
+
+class WorkflowRunAnswer(msgspec.Struct, kw_only=True):
+    """The blocking answer of `POST /workflows/run` (a failed run is still HTTP 200, `data.status: failed`)."""
+
+    task_id: str | None = None
+    workflow_run_id: str | None = None
+    data: WorkflowRunData = msgspec.field(default_factory=WorkflowRunData)

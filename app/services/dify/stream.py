@@ -10,14 +10,30 @@ from app.errors import UpstreamError, UpstreamTimeoutError
 from app.schemas.dify import IGNORED_EVENTS, BaseEvent, DifyEvent
 from app.services.dify.sse import PING, EventTooLargeError, iter_sse_batches
 
-_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
+_KNOWN = (*get_args(DifyEvent), *IGNORED_EVENTS)
+_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[_KNOWN])
+_TAGS = frozenset(cls.__struct_config__.tag for cls in _KNOWN)
+
+
+class _Envelope(msgspec.Struct):
+    event: object = None
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
 
 
 def decode_event(raw: bytes) -> BaseEvent | None:
-    """One SSE payload -> a Dify event; None for an event this gateway does not know (Dify adds new ones)."""
+    """One SSE payload -> a Dify event; None for an event this gateway does not know (Dify adds new ones). A known
+    event with a field of the wrong type is an upstream error that says so, never silently dropped."""
     try:
         return _events.decode(raw)
-    except msgspec.ValidationError:
+    except msgspec.ValidationError as exc:
+        try:
+            tag = _envelope.decode(raw).event
+        except msgspec.ValidationError:  # not even an object
+            return None
+        if isinstance(tag, str) and tag in _TAGS:
+            raise UpstreamError(f"Dify sent a malformed `{tag}` event: {exc}", code="upstream_malformed") from exc
         return None
     except msgspec.DecodeError as exc:
         raise UpstreamError("Dify sent a malformed stream event", code="upstream_malformed") from exc

@@ -234,3 +234,15 @@ def test_decode_event_rejects_malformed_json() -> None:
     with pytest.raises(UpstreamError) as info:
         decode_event(b'{"event": "message", "answer": ')
     assert info.value.code == "upstream_malformed"
+
+
+def test_decode_event_refuses_a_known_event_with_a_field_of_the_wrong_type() -> None:
+    # an error event whose status is a string: dropping it would turn Dify's error into "incomplete"
+    with pytest.raises(UpstreamError) as info:
+        decode_event(b'{"event":"error","message_id":"m","status":"500","code":"x","message":"boom"}')
+    assert info.value.code == "upstream_malformed"
+    assert "`error`" in info.value.message
+
+
+def test_decode_event_still_ignores_an_unknown_event_with_any_fields() -> None:
+    assert decode_event(b'{"event":"brand_new","status":"500","data":[1,2]}') is None

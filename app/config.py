@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import msgspec
 from dotenv import dotenv_values
 
-AppMode = Literal["chat", "agent-chat", "advanced-chat", "workflow", "completion"]
-APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "workflow", "completion")
+AppMode = Literal["chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion"]
+APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion")
+_KEY_OPTIONS = ("input", "output")
 
 
 class ConfigError(Exception):
@@ -20,6 +21,8 @@ class ConfigError(Exception):
 class DifyAppKey(msgspec.Struct, frozen=True):
     key: str
     mode: AppMode | None = None  # stated in configuration; otherwise discovered
+    input_variable: str | None = None  # workflow/completion: the input that takes the user's text (else discovered)
+    output_key: str | None = None  # workflow: the output shown when nothing was streamed
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,19 +76,37 @@ def _split_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _parse_dify_keys(raw: str) -> tuple[DifyAppKey, ...]:
-    keys: list[DifyAppKey] = []
-    for item in _split_list(raw):
-        key, sep, mode = item.partition(":")
-        mode = mode.strip()
-        if sep and mode not in APP_MODES:
-            # Never echo the key itself: only the position and the offending mode.
+def _parse_dify_key(item: str, position: int) -> DifyAppKey:
+    """`key[:mode][:input=<variable>][:output=<key>]`; errors name the entry's position, never the key."""
+    key, *segments = (part.strip() for part in item.split(":"))
+    mode: str | None = None
+    options: dict[str, str] = {}
+    for segment in segments:
+        name, sep, value = segment.partition("=")
+        if not sep:
+            if segment not in APP_MODES or mode is not None:
+                raise ConfigError(
+                    f"DIFY_API_KEYS: entry {position} has an unknown mode {segment!r} "
+                    f"(expected one of {', '.join(APP_MODES)})"
+                )
+            mode = segment
+        elif name.strip() not in _KEY_OPTIONS or not value.strip():
             raise ConfigError(
-                f"DIFY_API_KEYS: entry {len(keys) + 1} has an unknown mode {mode!r} "
-                f"(expected one of {', '.join(APP_MODES)})"
+                f"DIFY_API_KEYS: entry {position} has an unknown option {name.strip()!r} "
+                "(expected input=<variable> or output=<key>)"
             )
-        keys.append(DifyAppKey(key=key.strip(), mode=mode or None))  # type: ignore[arg-type]
-    return tuple(keys)
+        else:
+            options[name.strip()] = value.strip()
+    return DifyAppKey(
+        key=key,
+        mode=mode,  # type: ignore[arg-type]
+        input_variable=options.get("input"),
+        output_key=options.get("output"),
+    )
+
+
+def _parse_dify_keys(raw: str) -> tuple[DifyAppKey, ...]:
+    return tuple(_parse_dify_key(item, position) for position, item in enumerate(_split_list(raw), start=1))
 
 
 def _parse_url(raw: str) -> str:

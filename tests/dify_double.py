@@ -43,6 +43,8 @@ class DifyAppDouble:
     description: str = ""
     report_mode: bool = False  # newer Dify reports `mode` in /info; 0.15.3 does not
     input_variables: tuple[str, ...] = ()  # paragraph inputs declared in the app's form (GET /parameters)
+    required_inputs: tuple[str, ...] = ()  # required text inputs declared in the form, beside the mode's own
+    agent_1_16: bool = False  # a New Agent as Dify 1.16 streams it: agent_message deltas, then the whole answer
 
 
 @dataclass
@@ -72,6 +74,9 @@ class DifyDouble:
             "agent-chat": load("agent-chat-streaming").events(),
             "agent-tool": load("agent-chat-streaming-toolcall").events(),
             "advanced-chat": load("advanced-chat-streaming").events(),
+            "agent": load("dify-1.15/agent-streaming").events(),
+            "completion": load("completion-streaming").events(),
+            "workflow": load("workflow-streaming").events(),
         }
 
     # --- ASGI --------------------------------------------------------------------------------------------
@@ -126,19 +131,39 @@ class DifyDouble:
                 info["mode"] = app.mode
             await self._json(send, 200, info)
         elif method == "GET" and path == "/v1/parameters":
-            parameters = load("chat-parameters").json()
-            parameters["user_input_form"] = [
+            parameters = load(f"{app.mode}-parameters" if app.mode in ("workflow", "completion") else "chat-parameters")
+            form: list[Any] = parameters.json()["user_input_form"] if app.mode in ("workflow", "completion") else []
+            form += [
                 {"paragraph": {"label": name, "variable": name, "required": False, "default": ""}}
                 for name in app.input_variables
             ]
-            await self._json(send, 200, parameters)
+            form += [
+                {"text-input": {"label": name, "variable": name, "required": True, "max_length": 48}}
+                for name in app.required_inputs
+            ]
+            await self._json(send, 200, {**parameters.json(), "user_input_form": form})
         elif method == "POST" and path == "/v1/chat-messages":
             await self._chat(app, body or {}, send)
         elif method == "POST" and path.startswith("/v1/chat-messages/") and path.endswith("/stop"):
             self.stopped.add(path.split("/")[3])
             await self._json(send, 200, {"result": "success"})
         elif method == "POST" and path == "/v1/workflows/run":
-            await self._workflow_probe(app, body or {}, send)
+            if app.mode == "workflow" and (body or {}).get("user") != "opendify-probe":
+                await self._run(app, body or {}, send)
+            else:
+                await self._workflow_probe(app, body or {}, send)
+        elif method == "POST" and path == "/v1/completion-messages":
+            if app.mode != "completion":
+                await self._json(send, *_recorded_error("chat-err-completion-endpoint"))
+            else:
+                await self._run(app, body or {}, send)
+        elif (
+            method == "POST"
+            and path.endswith("/stop")
+            and path.startswith(("/v1/completion-messages/", "/v1/workflows/tasks/"))
+        ):
+            self.stopped.add(path.split("/")[-2])
+            await self._json(send, 200, {"result": "success"})
         elif method == "POST" and path == "/v1/files/upload":
             await self._json(send, 201, {"id": str(uuid.uuid4()), "name": "upload", "size": len(raw)})
         else:
@@ -162,7 +187,7 @@ class DifyDouble:
         if not body.get("user"):
             await self._json(send, *_recorded_error("chat-err-missing-user"))
             return
-        if app.mode not in ("chat", "agent-chat", "advanced-chat"):
+        if app.mode not in ("chat", "agent-chat", "advanced-chat", "agent"):
             await self._json(send, *_recorded_error("completion-err-chat-endpoint"))
             return
         if "query" not in body:
@@ -171,6 +196,14 @@ class DifyDouble:
         streaming = body.get("response_mode") == "streaming"
         if app.mode == "agent-chat" and not streaming:
             await self._json(send, *_recorded_error("agent-chat-err-blocking"))
+            return
+        if app.mode == "agent" and body.get("response_mode") == "blocking":
+            await self._json(send, *_recorded_error("dify-1.15/agent-err-blocking"))
+            return
+        missing = [name for name in app.required_inputs if not (body.get("inputs") or {}).get(name)]
+        if missing and not body.get("conversation_id"):
+            message = f"{missing[0]} is required in input form"
+            await self._json(send, 400, {"code": "invalid_param", "message": message, "status": 400})
             return
         query: str = body["query"]
         if not query:
@@ -221,6 +254,37 @@ class DifyDouble:
         else:
             await self._json(send, 200, self._blocking(app, ids, "".join(chunks)))
 
+    # --- /workflows/run and /completion-messages: the text in inputs.query ----------------------------------
+
+    async def _run(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
+        query = (body.get("inputs") or {}).get("query")
+        missing = [name for name in app.required_inputs if not (body.get("inputs") or {}).get(name)]
+        if not query or missing:
+            await self._json(send, *_recorded_error(f"{app.mode}-err-missing-input"))
+            return
+        ids = {
+            "conversation_id": "",
+            "message_id": str(uuid.uuid4()),
+            "task_id": str(uuid.uuid4()),
+            "created_at": int(time.time()),
+        }
+        chunks = _answer_chunks(query)
+        if body.get("response_mode") == "streaming":
+            await self._stream(app, ids, query, chunks, send)
+        elif app.mode == "workflow":
+            recorded = load("workflow-err-upstream-blocking" if "[fail]" in query else "workflow-blocking").json()
+            recorded.update(task_id=ids["task_id"], workflow_run_id=ids["message_id"])
+            if recorded["data"]["status"] == "succeeded":
+                recorded["data"]["outputs"] = {"answer": "".join(chunks), "query": query}
+            await self._json(send, 200, recorded)
+        elif "[fail]" in query:
+            await self._json(send, *_recorded_error("completion-err-upstream-blocking"))
+        else:
+            recorded = load("completion-blocking").json()
+            recorded.update(task_id=ids["task_id"], id=ids["message_id"], message_id=ids["message_id"])
+            recorded.update(answer="".join(chunks), created_at=ids["created_at"])
+            await self._json(send, 200, recorded)
+
     def _blocking(self, app: DifyAppDouble, ids: dict[str, Any], answer: str) -> dict[str, Any]:
         recorded: dict[str, Any] = load(
             "advanced-chat-blocking" if app.mode == "advanced-chat" else "chat-blocking"
@@ -245,7 +309,7 @@ class DifyDouble:
                 break  # [truncate]: the stream ends without its terminal event
             if payload.get("event") == "drop":
                 raise ConnectionResetError("dropped on purpose")
-            if payload.get("event") in ("message", "agent_message") and payload.get("answer"):
+            if payload.get("event") in ("message", "agent_message", "text_chunk") and _text_of(payload):
                 if ids["task_id"] in self.stopped:
                     continue  # stopped: Dify still ends with message_end, after the partial answer
                 if delay:
@@ -261,6 +325,9 @@ class DifyDouble:
             name = {
                 "agent-chat": "agent-chat-err-upstream-streaming",
                 "advanced-chat": "advanced-chat-err-upstream-streaming",
+                "agent": "dify-1.15/agent-err-model-failed-streaming",
+                "completion": "completion-err-upstream-streaming",
+                "workflow": "workflow-err-upstream-streaming",
             }
             return [_with_ids(e, ids) for e in load(name.get(app.mode, "chat-err-upstream-streaming")).events()]
         kind = "agent-tool" if app.mode == "agent-chat" and "weather" in query.lower() else app.mode
@@ -268,12 +335,21 @@ class DifyDouble:
         content_done = False
         for template in self._templates[kind]:
             event = _with_ids(template, ids)
-            if event["event"] in ("message", "agent_message"):
+            if event["event"] == "workflow_finished":
+                event["data"] = {**event["data"], "outputs": {"answer": "".join(chunks), "query": query}}
+            if event["event"] in ("message", "agent_message", "text_chunk"):
                 if content_done:
                     continue
                 content_done = True
                 for text in chunks:
-                    out.append({**event, "answer": text})
+                    if event["event"] == "text_chunk":
+                        out.append({**event, "data": {**event["data"], "text": text}})
+                    elif app.agent_1_16:
+                        out.append({**event, "event": "agent_message", "answer": text})
+                    else:
+                        out.append({**event, "answer": text})
+                if app.agent_1_16:  # Dify 1.16's New Agent closes with the whole answer
+                    out.append({**event, "answer": "".join(chunks)})
                 if "[drop]" in query:
                     out.append({"event": "drop"})
                 if "[truncate]" in query:
@@ -283,6 +359,11 @@ class DifyDouble:
         return out
 
 
+def _text_of(payload: dict[str, Any]) -> str:
+    data = payload.get("data")
+    return str(payload.get("answer") or (data.get("text") if isinstance(data, dict) else "") or "")
+
+
 def _with_ids(template: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
     event = dict(template)
     for name in ("conversation_id", "message_id", "created_at"):
@@ -290,6 +371,8 @@ def _with_ids(template: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
             event[name] = ids[name]
     if "task_id" in event:
         event["task_id"] = ids["task_id"]
+    if "workflow_run_id" in event:
+        event["workflow_run_id"] = ids["message_id"]
     if event.get("event") in ("message", "agent_message", "message_end"):
         event["id"] = ids["message_id"]
     return event

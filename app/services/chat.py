@@ -1,4 +1,4 @@
-"""Chat completions for Dify chat, agent-chat and advanced-chat (chatflow) apps."""
+"""Chat completions for every Dify app mode: resolve the app, plan the turn, upload files, run, answer."""
 
 import base64
 import binascii
@@ -11,12 +11,11 @@ from app.schemas.openai import ChatCompletion, ChatCompletionRequest, ChatMessag
 from app.services.answer import collect
 from app.services.conversations import ConversationMode, ConversationTracker, Plan, fold_instead, plan_turn, scope_of
 from app.services.dify import DifyClient
-from app.services.dify.runners.base import RunInput
-from app.services.dify.runners.chat import ChatRunner
+from app.services.dify.runners import RunInput, Runners
 from app.services.drain import StreamDrain
-from app.services.inputs import Prompt, last_user_index
+from app.services.inputs import Prompt, last_user_index, run_inputs
 from app.services.openai import ChatChunks, chat_completion
-from app.services.registry import CHAT_MODES, DifyApp, ModelRegistry
+from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
 
 ANONYMOUS_CLIENT = "anonymous"
@@ -81,7 +80,7 @@ class ChatService:
         drain: StreamDrain | None = None,
     ) -> None:
         self._dify = dify
-        self._runner = ChatRunner(dify)
+        self._runners = Runners(dify)
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -95,18 +94,13 @@ class ChatService:
         app = await self._registry.resolve(request.model)
         if app is None:
             raise model_not_found(request.model, self._registry.undiscovered)
-        if app.mode is not None and app.mode not in CHAT_MODES:
-            raise InvalidRequestError(
-                f"The model `{app.id}` is a Dify {app.mode} app; chat completions serve chat, agent and chatflow apps.",
-                param="model",
-                code="unsupported_model",
-            )
         user = dify_user(request.user, client_id, raw=self._raw_user)
-        explicit = conversation_id or request.conversation_id
+        # workflow and text generator apps have no Dify conversation: every call stands alone, history folded in
+        explicit = None if app.stateless else conversation_id or request.conversation_id
         plan = await plan_turn(
             request.messages,
             app,
-            mode=self._mode,
+            mode="stateless" if app.stateless else self._mode,
             tracker=self._tracker,
             scope=scope_of(client_id, app.id, user),
             explicit_conversation=explicit,
@@ -126,16 +120,23 @@ class ChatService:
 
     async def _run(self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan) -> ChatOutcome:
         files = await self._files(app, user, plan.prompt)
+        gateway = dict(plan.inputs)
+        if app.query_variable is not None:
+            gateway[app.query_variable] = plan.prompt.query
+        if plan.conversation_id is None:
+            inputs = run_inputs(app.form, request.inputs, gateway)
+        else:  # Dify keeps a conversation's inputs from its first turn
+            inputs = {**gateway, **(request.inputs or {})}
         run = RunInput(
             query=plan.prompt.query,
-            inputs=plan.inputs,
+            inputs=inputs,
             user=user,
             conversation_id=plan.conversation_id,
             files=files or None,
             auto_generate_name=plan.auto_generate_name,
         )
         remember = self._remember(plan, request.messages)
-        stream = await self._runner.run(app, run, stream=bool(request.stream))
+        stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             relay = await open_relay(

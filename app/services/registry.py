@@ -7,14 +7,16 @@ import time
 import msgspec
 from cachetools import TTLCache
 
-from app.config import AppMode, DifyAppKey
+from app.config import APP_MODES, AppMode, DifyAppKey
 from app.errors import GatewayError
 from app.schemas.openai import Model
 from app.services.dify import DifyClient
+from app.services.inputs.variables import FormInput, form_of, query_variable
 
 logger = logging.getLogger("opendify.models")
 
-CHAT_MODES: frozenset[str] = frozenset({"chat", "agent-chat", "advanced-chat"})
+CHAT_MODES: frozenset[str] = frozenset({"chat", "agent-chat", "advanced-chat", "agent"})
+STATELESS_MODES: frozenset[str] = frozenset({"workflow", "completion"})  # no Dify conversation: every call stands alone
 
 
 class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,12 +27,26 @@ class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None
     mode: AppMode | None
     system_variable: str | None = None  # the app's input variable that takes the system prompt, if it has one
+    form: tuple[FormInput, ...] = ()  # the app's input form (GET /parameters)
+    query_variable: str | None = None  # workflow and completion apps: the input that takes the user's text
+    output_key: str | None = None  # workflow apps: the output shown when nothing was streamed (configured)
     key: str
     position: int
     created: int
 
+    @property
+    def stateless(self) -> bool:
+        return self.mode in STATELESS_MODES
+
     def to_model(self) -> Model:
-        return Model(id=self.id, created=self.created, name=self.name, description=self.description, mode=self.mode)
+        return Model(
+            id=self.id,
+            created=self.created,
+            name=self.name,
+            description=self.description,
+            mode=self.mode,
+            query_variable=msgspec.UNSET if self.query_variable is None else self.query_variable,
+        )
 
 
 class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,7 +54,7 @@ class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None
     mode: AppMode | None
     created: int
-    system_variable: str | None = None
+    form: tuple[FormInput, ...] = ()
 
 
 def assign_ids(found: dict[int, _Discovered]) -> dict[str, int]:
@@ -133,34 +149,35 @@ class ModelRegistry:
             )
             return None
         created = known.created if known else int(time.time())
-        system_variable = await self._find_system_variable(app_key.key, mode, known)
-        return _Discovered(
-            name=info.name, description=info.description, mode=mode, created=created, system_variable=system_variable
+        form = await self._read_form(app_key.key, known)
+        return _Discovered(name=info.name, description=info.description, mode=mode, created=created, form=form)
+
+    async def _read_form(self, key: str, known: _Discovered | None) -> tuple[FormInput, ...]:
+        try:
+            return form_of(await self._dify.parameters(key))
+        except GatewayError:
+            return known.form if known else ()  # not fatal: the prompt is folded into the query, inputs unchecked
+
+    def _app(self, model_id: str, position: int) -> DifyApp:
+        found, configured = self._found[position], self._keys[position]
+        variables = {field.variable for field in found.form}
+        stateless = found.mode in STATELESS_MODES
+        return DifyApp(
+            id=model_id,
+            name=found.name,
+            description=found.description,
+            mode=found.mode,
+            system_variable=self._system_variable if self._system_variable in variables else None,
+            form=found.form,
+            query_variable=query_variable(found.form, configured.input_variable) if stateless else None,
+            output_key=configured.output_key,
+            key=configured.key,
+            position=position,
+            created=found.created,
         )
 
-    async def _find_system_variable(self, key: str, mode: AppMode | None, known: _Discovered | None) -> str | None:
-        if mode not in CHAT_MODES:
-            return None
-        try:
-            variables = (await self._dify.parameters(key)).variables()
-        except GatewayError:
-            return known.system_variable if known else None  # not fatal: the prompt is folded into the query
-        return self._system_variable if self._system_variable in variables else None
-
     def _rebuild(self) -> None:
-        self._apps = {
-            model_id: DifyApp(
-                id=model_id,
-                name=self._found[position].name,
-                description=self._found[position].description,
-                mode=self._found[position].mode,
-                system_variable=self._found[position].system_variable,
-                key=self._keys[position].key,
-                position=position,
-                created=self._found[position].created,
-            )
-            for model_id, position in assign_ids(self._found).items()
-        }
+        self._apps = {model_id: self._app(model_id, position) for model_id, position in assign_ids(self._found).items()}
 
     async def refresh_logged(self) -> None:
         """`refresh` for a background task: nothing it raises is left to asyncio's plain-text traceback."""
@@ -202,6 +219,6 @@ class ModelRegistry:
 
 
 def _mode(value: str | None) -> AppMode | None:
-    if value in ("chat", "agent-chat", "advanced-chat", "workflow", "completion"):
-        return value  # type: ignore[return-value]
+    if value in APP_MODES:
+        return value
     return None

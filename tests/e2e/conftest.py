@@ -26,6 +26,10 @@ APPS = [
     DifyAppDouble(key="app-e2e-dup", name="realdify-chat", mode="chat"),
     DifyAppDouble(key="app-e2e-workflow", name="realdify-workflow", mode="workflow"),
     DifyAppDouble(key="app-e2e-persona", name="persona-chat", mode="chat", input_variables=("system_prompt",)),
+    DifyAppDouble(key="app-e2e-completion", name="realdify-completion", mode="completion"),
+    DifyAppDouble(key="app-e2e-new-agent", name="realdify-new-agent", mode="agent", report_mode=True),
+    DifyAppDouble(key="app-e2e-agent-116", name="agent-1.16", mode="agent", report_mode=True, agent_1_16=True),
+    DifyAppDouble(key="app-e2e-topic", name="topic-flow", mode="advanced-chat", required_inputs=("topic",)),
 ]
 
 

@@ -36,8 +36,19 @@ def test_models_list_every_app_with_distinct_ids(client: openai.OpenAI) -> None:
         "realdify-chat-2",
         "realdify-workflow",
         "persona-chat",
+        "realdify-completion",
+        "realdify-new-agent",
+        "agent-1.16",
+        "topic-flow",
     }
     assert models["realdify-agent"].model_extra == {"name": "realdify-agent", "description": "", "mode": "agent-chat"}
+    assert models["realdify-new-agent"].model_extra == {
+        "name": "realdify-new-agent",
+        "description": "",
+        "mode": "agent",
+    }
+    for name, mode in (("realdify-workflow", "workflow"), ("realdify-completion", "completion")):
+        assert models[name].model_extra == {"name": name, "description": "", "mode": mode, "query_variable": "query"}
     assert models["realdify-chat-2"].owned_by == "dify"
     assert isinstance(models["realdify-chat"].created, int)
 
@@ -176,12 +187,6 @@ def test_bad_body(client: openai.OpenAI) -> None:
     assert raised.value.param == "messages"
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="realdify-chat", messages=[{"role": "robot", "content": "hi"}])  # type: ignore[misc,list-item]
-
-
-def test_workflow_app_is_refused_for_chat(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as raised:
-        client.chat.completions.create(model="realdify-workflow", messages=[{"role": "user", "content": "hi"}])
-    assert raised.value.param == "model"
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)

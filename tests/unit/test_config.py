@@ -94,7 +94,14 @@ def test_dify_key_modes() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "entry"),
-    [("app-SECRET123:bogus", 1), ("app-fine:chat, app-SECRET123:agent", 2), ("app-SECRET123:", 1)],
+    [
+        ("app-SECRET123:bogus", 1),
+        ("app-fine:chat, app-SECRET123:agents", 2),
+        ("app-SECRET123:", 1),
+        ("app-SECRET123:workflow:chat", 1),
+        ("app-fine, app-SECRET123:workflow:inptu=question", 2),
+        ("app-SECRET123:input=", 1),
+    ],
 )
 def test_unknown_mode_is_rejected_without_echoing_the_key(raw: str, entry: int) -> None:
     with pytest.raises(ConfigError) as info:
@@ -368,3 +375,14 @@ def test_every_variable_is_documented_in_the_readme_and_the_example_env() -> Non
 def test_the_example_env_is_a_valid_configuration() -> None:
     example = Path(__file__).resolve().parents[2] / ".env.example"
     settings_from_mapping({k: v for k, v in dotenv_values(example).items() if v is not None})
+
+
+def test_dify_keys_take_the_new_agent_mode_and_per_app_options() -> None:
+    settings = settings_from_mapping(
+        {"DIFY_API_KEYS": "app-a:agent, app-w:workflow:input=question:output=answer, app-c:input=text"}
+    )
+    assert settings.dify_api_keys == (
+        DifyAppKey(key="app-a", mode="agent"),
+        DifyAppKey(key="app-w", mode="workflow", input_variable="question", output_key="answer"),
+        DifyAppKey(key="app-c", input_variable="text"),
+    )

@@ -18,14 +18,6 @@ class AppParameters(msgspec.Struct, kw_only=True):
 
     user_input_form: list[dict[str, dict[str, Any]]] = msgspec.field(default_factory=list)
 
-    def variables(self) -> list[str]:
-        return [
-            str(spec.get("variable"))
-            for item in self.user_input_form
-            for spec in item.values()
-            if isinstance(spec, dict)
-        ]
-
 
 class UploadedFile(msgspec.Struct, kw_only=True):
     id: str

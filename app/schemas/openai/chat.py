@@ -50,6 +50,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     n: int | None = None
     stop: str | list[str] | None = None
     conversation_id: str | None = None  # OpenDify: continue this Dify conversation (the SDK's extra_body)
+    inputs: dict[str, Any] | None = None  # OpenDify: the Dify app's input variables (the SDK's extra_body)
     tools: list[Any] | None = None
     tool_choice: Any = None
     response_format: Any = None

@@ -13,6 +13,8 @@ class Model(msgspec.Struct, kw_only=True):
     name: str | None = None
     description: str | None = None
     mode: str | None = None
+    # workflow and text-generator apps: the input that takes the message (absent for chat apps)
+    query_variable: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ModelList(msgspec.Struct, kw_only=True):

@@ -178,14 +178,21 @@ class DifyClient:
         return None
 
     async def chat_blocking(self, key: str, request: ChatMessageRequest) -> BlockingMessage:
-        answer = await self._post(key, "/chat-messages", _encoder.encode(request))
-        return answer.decode(_blocking, "POST /chat-messages")
+        return await self.run_blocking(key, "/chat-messages", request, _blocking)
 
     async def chat_stream(self, key: str, request: ChatMessageRequest) -> httpx.Response:
-        """Open a streaming chat; the caller owns the returned response and must close it."""
+        return await self.run_stream(key, "/chat-messages", request)
+
+    async def run_blocking(self, key: str, path: str, request: msgspec.Struct, decoder: msgspec.json.Decoder[T]) -> T:
+        """A blocking run (`/chat-messages`, `/completion-messages`, `/workflows/run`): its answer, or Dify's error."""
+        answer = await self._post(key, path, _encoder.encode(request))
+        return answer.decode(decoder, f"POST {path}")
+
+    async def run_stream(self, key: str, path: str, request: msgspec.Struct) -> httpx.Response:
+        """Open a streaming run; the caller owns the returned response and must close it."""
         http_request = httpx.Request(
             "POST",
-            self._url("/chat-messages"),
+            self._url(path),
             content=_encoder.encode(request),
             headers=self._auth(key),
             extensions=self._extensions,
@@ -214,8 +221,13 @@ class DifyClient:
         return answer.decode(_upload, "the upload", ok=(200, 201)).id
 
     async def stop_chat(self, key: str, task_id: str, user: str) -> None:
+        await self.stop(key, f"/chat-messages/{task_id}/stop", task_id, user)
+
+    async def stop(self, key: str, path: str, task_id: str, user: str) -> None:
+        """Stop a run (`/chat-messages/{id}/stop`, `/completion-messages/{id}/stop`, `/workflows/tasks/{id}/stop`);
+        a failure is logged, never raised: the client's answer does not depend on it."""
         try:
-            response = await self._post(key, f"/chat-messages/{task_id}/stop", _encoder.encode(StopRequest(user=user)))
+            response = await self._post(key, path, _encoder.encode(StopRequest(user=user)))
         except GatewayError as exc:
             logger.warning("could not stop Dify task", extra={"task_id": task_id, "error": exc.message})
             return

@@ -4,10 +4,14 @@
 apps, and `/completion-messages`); `WorkflowInterpreter` reads `/workflows/run`.
 """
 
-from app.errors import GatewayError, UpstreamError
+import json
+from typing import Any
+
+from app.errors import GatewayError, InvalidRequestError, UpstreamError
 from app.schemas.dify import (
     AgentMessageEvent,
     BaseEvent,
+    BlockingMessage,
     DifyUsage,
     ErrorBody,
     ErrorEvent,
@@ -15,7 +19,13 @@ from app.schemas.dify import (
     MessageEvent,
     MessageFileEvent,
     MessageReplaceEvent,
+    TextChunkEvent,
+    TextReplaceEvent,
     WorkflowFinishedEvent,
+    WorkflowPausedEvent,
+    WorkflowRunAnswer,
+    WorkflowRunData,
+    WorkflowStartedEvent,
 )
 from app.schemas.openai import Usage
 from app.services.answer import (
@@ -128,6 +138,23 @@ class ChatInterpreter:
         elif event.belongs_to == "assistant" and event.type == "image":
             out.append(TextDelta(f"\n![image]({event.url})\n"))
 
+    def read_blocking(self, message: BlockingMessage) -> list[AnswerEvent]:
+        """A blocking answer (`/chat-messages`, `/completion-messages`): the same events, in one batch."""
+        self.over = True
+        self.task_id = message.task_id
+        self.conversation_id = message.conversation_id
+        batch: list[AnswerEvent] = [
+            Started(
+                conversation_id=message.conversation_id,
+                message_id=message.message_id or message.id,
+                created=message.created_at,
+            )
+        ]
+        if message.answer:
+            batch.append(TextDelta(message.answer))
+        batch.append(Finished(usage=usage_from_dify(message.metadata.usage if message.metadata else None)))
+        return batch
+
     def close(self) -> list[AnswerEvent]:
         if self.over:
             return []
@@ -135,3 +162,103 @@ class ChatInterpreter:
             error = UpstreamError(f"Dify: the workflow failed: {self.workflow_error}", code="workflow_failed")
             return [Failed(error)]
         return [Failed(incomplete())]
+
+
+def workflow_output(outputs: dict[str, Any] | None, key: str | None) -> str:
+    """What a workflow answers when it streamed nothing: the configured output; else its only output, if text; else
+    a text output with a conventional name (`answer`, `result`, `output`, `text`); else all outputs as JSON in a
+    fenced block."""
+    if not outputs:
+        return ""
+    if key is not None and key in outputs:
+        value = outputs[key]
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if len(outputs) == 1:
+        [value] = outputs.values()
+        if isinstance(value, str):
+            return value
+    for name in _ANSWER_NAMES:
+        if isinstance(outputs.get(name), str):
+            return str(outputs[name])
+    return "```json\n" + json.dumps(outputs, ensure_ascii=False, indent=2) + "\n```"
+
+
+_ANSWER_NAMES = ("answer", "result", "output", "text")
+_STOPPED = "Aborted: User requested stop"  # Dify 1.15 reports a stopped run as failed, with this error
+
+
+class WorkflowInterpreter:
+    """`/workflows/run`: `text_chunk` text is the answer; `workflow_finished` ends it (its outputs are the answer
+    when nothing was streamed). A failed, stopped or paused run is never a normal `stop`."""
+
+    __slots__ = ("_named", "_output_key", "_streamed", "conversation_id", "over", "task_id")
+
+    def __init__(self, output_key: str | None = None) -> None:
+        self.over = False
+        self.task_id: str | None = None
+        self.conversation_id: str | None = None  # a workflow has none
+        self._output_key = output_key
+        self._named = False
+        self._streamed = False
+
+    def _started(self, run_id: str | None, created: int) -> list[AnswerEvent]:
+        if self._named:
+            return []
+        self._named = True
+        return [Started(conversation_id=None, message_id=run_id, created=created)]
+
+    def feed(self, events: list[BaseEvent | None]) -> list[AnswerEvent]:
+        out: list[AnswerEvent] = []
+        for event in events:
+            if event is None:
+                out.append(KEEPALIVE)
+                continue
+            if event.task_id is not None:
+                self.task_id = event.task_id
+            if isinstance(event, TextChunkEvent):
+                if event.data is not None and event.data.text:
+                    self._streamed = True
+                    out.append(TextDelta(event.data.text))
+            elif isinstance(event, WorkflowStartedEvent):
+                out += self._started(event.workflow_run_id, event.data.created_at if event.data else 0)
+            elif isinstance(event, TextReplaceEvent):
+                out.append(Replaced(event.data.text if event.data else ""))
+            elif isinstance(event, WorkflowFinishedEvent):
+                out += self._started(event.workflow_run_id, event.created_at)
+                out += self.finish(event.data or WorkflowRunData())
+            elif isinstance(event, WorkflowPausedEvent):
+                self.over = True
+                error = UpstreamError(
+                    "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
+                )
+                out.append(Failed(error))
+            elif isinstance(event, ErrorEvent):
+                self.over = True
+                body = ErrorBody(code=event.code or "unknown", message=event.message or "")
+                out.append(Failed(error_from_dify(event.status or 500, body)))
+            if self.over:
+                break
+        return out
+
+    def finish(self, data: WorkflowRunData) -> list[AnswerEvent]:
+        self.over = True
+        status, detail = data.status, data.error or "the workflow failed"
+        if status in ("succeeded", "partial-succeeded"):
+            text = "" if self._streamed else workflow_output(data.outputs, self._output_key)
+            usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=data.total_tokens)
+            return [TextDelta(text), Finished(usage=usage)] if text else [Finished(usage=usage)]
+        if status == "stopped" or detail.startswith(_STOPPED):
+            return [Failed(UpstreamError("Dify: the workflow was stopped", code="workflow_stopped"))]
+        if status == "failed" and data.total_steps == 0 and not data.created_by:
+            # Dify 1.15 validates inputs in its worker: a bad input arrives as a run that never ran a step
+            return [Failed(InvalidRequestError(f"Dify: {detail}", code="invalid_param"))]
+        if status == "paused":
+            return [Failed(UpstreamError("Dify: the workflow paused for human input", code="workflow_paused"))]
+        return [Failed(UpstreamError(f"Dify: the workflow failed: {detail}", code="workflow_failed"))]
+
+    def read_blocking(self, answer: WorkflowRunAnswer) -> list[AnswerEvent]:
+        self.task_id = answer.task_id
+        return self._started(answer.workflow_run_id, answer.data.created_at) + self.finish(answer.data)
+
+    def close(self) -> list[AnswerEvent]:
+        return [] if self.over else [Failed(incomplete())]

@@ -11,7 +11,7 @@ from app.schemas.dify import IGNORED_EVENTS, BaseEvent, DifyEvent
 from app.services.dify.sse import PING, EventTooLargeError, iter_sse_batches
 
 _KNOWN = (*get_args(DifyEvent), *IGNORED_EVENTS)
-_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[_KNOWN])
+_events: msgspec.json.Decoder[BaseEvent] = msgspec.json.Decoder(Union[(*get_args(DifyEvent), *IGNORED_EVENTS)])
 _TAGS = frozenset(cls.__struct_config__.tag for cls in _KNOWN)
 
 

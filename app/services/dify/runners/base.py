@@ -1,11 +1,13 @@
 """What every runner takes, and the one interface they share."""
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
 
 from app.schemas.dify import DifyFile
-from app.services.answer import AnswerStream
+from app.services.answer import AnswerStream, Stop
+from app.services.dify.client import DifyClient
 from app.services.registry import DifyApp
 
 
@@ -24,3 +26,12 @@ class Runner(Protocol):
     async def run(self, app: DifyApp, run: RunInput, *, stream: bool) -> AnswerStream:
         """Start the run; a blocking answer comes back as a one-batch stream. Dify's refusals raise."""
         ...
+
+
+def stop_with(dify: DifyClient, app: DifyApp, run: RunInput, path: Callable[[str], str]) -> Stop:
+    """How to stop this run's Dify task (the same `user` that started it)."""
+
+    async def stop(task_id: str) -> None:
+        await dify.stop(app.key, path(task_id), task_id, run.user)
+
+    return stop

@@ -1,16 +1,20 @@
-"""`/chat-messages`: chat, agent-chat, advanced-chat (chatflow) and agent apps. Agents never block: their
-non-streaming answers are streamed from Dify and collected."""
+"""`/chat-messages`: chat, agent-chat, advanced-chat (chatflow) and agent apps. Agents never block (Dify refuses):
+their non-streaming answers are streamed from Dify and collected."""
+
+import msgspec
 
 from app.config import AppMode
-from app.schemas.dify import ChatMessageRequest
-from app.services.answer import AnswerEvent, AnswerStream, Finished, Started, TextDelta
+from app.schemas.dify import BlockingMessage, ChatMessageRequest
+from app.services.answer import AnswerStream
 from app.services.dify.client import DifyClient
-from app.services.dify.interpret import ChatInterpreter, usage_from_dify
-from app.services.dify.runners.base import RunInput
+from app.services.dify.interpret import ChatInterpreter
+from app.services.dify.runners.base import RunInput, stop_with
 from app.services.dify.stream import dify_event_batches
 from app.services.registry import DifyApp
 
-STREAM_ONLY: frozenset[AppMode | None] = frozenset({"agent-chat"})
+STREAM_ONLY: frozenset[AppMode | None] = frozenset({"agent-chat", "agent"})
+_PATH = "/chat-messages"
+_answer = msgspec.json.Decoder(BlockingMessage)
 
 
 class ChatRunner:
@@ -32,24 +36,8 @@ class ChatRunner:
         )
         interpreter = ChatInterpreter()
         if not streaming:
-            message = await self._dify.chat_blocking(app.key, request)
-            interpreter.over = True
-            interpreter.conversation_id = message.conversation_id
-            batch: list[AnswerEvent] = [
-                Started(
-                    conversation_id=message.conversation_id,
-                    message_id=message.message_id or message.id,
-                    created=message.created_at,
-                )
-            ]
-            if message.answer:
-                batch.append(TextDelta(message.answer))
-            batch.append(Finished(usage=usage_from_dify(message.metadata.usage if message.metadata else None)))
-            return AnswerStream.complete(interpreter, batch)
-
-        response = await self._dify.chat_stream(app.key, request)
-
-        async def stop(task_id: str) -> None:
-            await self._dify.stop_chat(app.key, task_id, run.user)
-
+            message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
+            return AnswerStream.complete(interpreter, interpreter.read_blocking(message))
+        response = await self._dify.run_stream(app.key, _PATH, request)
+        stop = stop_with(self._dify, app, run, lambda task_id: f"{_PATH}/{task_id}/stop")
         return AnswerStream(interpreter, source=dify_event_batches(response), response=response, stop=stop)

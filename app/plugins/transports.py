@@ -76,10 +76,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=client_timeout,
             )
-        except aiohttp.ClientConnectorError as exc:
+        except aiohttp.ClientConnectorError as exc:  # no connection: nothing was sent
             raise httpx.ConnectError(str(exc), request=request) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
+        except aiohttp.ServerDisconnectedError as exc:  # the request may have been read: not safe to resend
+            raise httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
+        except aiohttp.ClientOSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
         return httpx.Response(

@@ -170,12 +170,14 @@ async def test_dify_404_is_a_404(
 async def test_dify_unreachable_is_a_502(
     client: AsyncTestClient[Litestar], dify: HTTPXMock, stream: bool, mode: str
 ) -> None:
-    dify.add_exception(httpx.ConnectError("refused"), method="POST", url=CHAT_URL, match_headers=dify_auth(mode))
+    refused = httpx.ConnectError("refused")
+    dify.add_exception(refused, method="POST", url=CHAT_URL, match_headers=dify_auth(mode), is_reusable=True)
 
     response = await client.post(
         "/v1/chat/completions", headers=CLIENT_HEADERS, json=chat(MODEL_IDS[mode], stream=stream)
     )
 
+    assert len(chat_requests(dify)) == 2  # nothing was sent: tried once more, then given up
     error = envelope(response, 502)
     assert error["type"] == "api_error"
     assert error["code"] == "upstream_unreachable"

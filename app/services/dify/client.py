@@ -131,9 +131,14 @@ class DifyClient:
         with _transport_errors(self._base):
             try:
                 return await self._transport.handle_async_request(request)
-            except httpx.RemoteProtocolError:
-                # the pooled connection died under us before any answer (keep-alive race, HTTP/2 GOAWAY):
-                # once more on a fresh connection
+            except httpx.ConnectError:
+                # no connection, so nothing was sent: once more (a fresh connection, or Dify back after a blip)
+                return await self._transport.handle_async_request(request)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # the connection died under the request: a GET is asked again; a POST may already have started a
+                # run (Dify read it, then the connection dropped), so it is not sent twice
+                if request.method != "GET":
+                    raise
                 return await self._transport.handle_async_request(request)
 
     async def _send(self, request: httpx.Request) -> Answer:

@@ -2,11 +2,13 @@
 
 import asyncio
 
+import aiohttp
 import httpx
 import pytest
 
 from app.config import DifyAppKey
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
+from app.plugins.transports import AiohttpTransport
 from app.schemas.dify import ChatMessageRequest
 from app.services.dify import ERROR_BODY_LIMIT, DifyClient
 from app.services.dify.errors import MESSAGE_LIMIT
@@ -82,7 +84,9 @@ async def test_concurrent_lookups_while_dify_is_down_ask_it_once() -> None:
     registry = ModelRegistry(_client(transport), (DifyAppKey("app-key", mode="chat"),), ttl=60, retry_after=60)
     results = await asyncio.gather(*(registry.resolve("some-app") for _ in range(10)))
     assert results == [None] * 10
-    assert len(transport.requests) == 1  # then retried only after MODELS_RETRY_SECONDS
+    assert (
+        len(transport.requests) == 2
+    )  # one lookup (its refused connection tried once more), then none until MODELS_RETRY_SECONDS
     assert registry.undiscovered == 1
 
 
@@ -148,3 +152,56 @@ async def test_a_blocking_answer_over_the_limit_is_an_upstream_error(monkeypatch
     assert raised.value.code == "upstream_too_large"
     assert body.sent <= 2 << 20
     assert body.closed
+
+
+async def test_a_run_whose_connection_died_under_it_is_not_sent_twice() -> None:
+    """Dify may have read the POST (and started the run) before the connection dropped."""
+    transport = ScriptedTransport(httpx.RemoteProtocolError("server disconnected"), httpx.Response(200, content=b"{}"))
+    request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
+    with pytest.raises(UpstreamError) as raised:
+        await _client(transport).chat_blocking("app-key", request)
+    assert raised.value.code == "upstream_unreachable"
+    assert len(transport.requests) == 1
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError("reset"), httpx.RemoteProtocolError("gone")])
+async def test_a_get_is_asked_again_after_a_lost_connection(error: Exception) -> None:
+    transport = ScriptedTransport(error, httpx.Response(200, content=load("chat-info").body))
+    assert (await _client(transport).info("app-key")).name == "realdify-chat"
+    assert len(transport.requests) == 2
+
+
+async def test_a_run_that_could_not_connect_is_sent_once_more() -> None:
+    transport = ScriptedTransport(
+        httpx.ConnectError("refused"), httpx.Response(200, content=load("chat-blocking").body)
+    )
+    request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
+    assert (await _client(transport).chat_blocking("app-key", request)).answer
+    assert len(transport.requests) == 2
+
+
+class _FailingSession:
+    """Stands in for aiohttp's session: every request raises the given aiohttp error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def request(self, *args: object, **kwargs: object) -> object:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), httpx.ReadError),
+        (aiohttp.ConnectionTimeoutError(), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError(), httpx.ReadTimeout),
+        (aiohttp.ClientPayloadError("bad chunk"), httpx.RemoteProtocolError),
+    ],
+)
+async def test_aiohttp_errors_map_to_the_most_specific_httpx_class(error: Exception, expected: type[Exception]) -> None:
+    transport = AiohttpTransport(max_connections=1)
+    transport._session = _FailingSession(error)  # type: ignore[assignment]
+    with pytest.raises(expected):
+        await transport.handle_async_request(httpx.Request("POST", "http://dify.test/v1/chat-messages", content=b"{}"))

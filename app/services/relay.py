@@ -2,11 +2,12 @@
 then a real HTTP error), one write per batch, the `remember` tap before the last bytes, shielded close."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from app.errors import GatewayError
-from app.services.answer import AnswerEvent, AnswerStream, Failed
+from app.services.answer import AnswerEvent, AnswerStream, Failed, Keepalive, Started
 from app.services.drain import StreamDrain
 from app.services.openai.common import error_event
 
@@ -103,19 +104,28 @@ class EventRelay:
             await self._stream.aclose()  # shielded inside: client gone or server shutting down
 
 
+_SILENT = (Keepalive, Started)  # events that show the client nothing
+PING_COMMITS_AFTER = 5.0  # seconds: a keep-alive commits the response only once a stream has shown nothing this long
+
+
 async def open_relay(
     stream: AnswerStream, encoder: Encoder, *, drain: StreamDrain, on_finished: OnFinished | None = None
 ) -> EventRelay:
-    """Read ahead to the first visible output (a keep-alive counts, so slow agents still stream promptly)."""
+    """Read ahead to the first visible output. A keep-alive does not count at first (Dify 1.12+ opens chatflow and
+    workflow streams with one, before the run has even validated its inputs), but does after PING_COMMITS_AFTER
+    seconds, so slow agents still stream promptly and the client sees the connection is alive."""
     batches = aiter(stream)
     head = b""
+    started = time.monotonic()
     try:
         async for batch in batches:
             for event in batch:
                 if isinstance(event, Failed):
                     raise event.error  # nothing sent yet: a real HTTP error
-            head = encoder.encode(batch)
-            if head:
+            head += encoder.encode(batch)
+            if any(not isinstance(e, _SILENT) for e in batch):
+                break  # output, or the end
+            if head and time.monotonic() - started >= PING_COMMITS_AFTER:
                 break
     except BaseException:
         await stream.aclose()

@@ -60,7 +60,8 @@ def error_from_dify(status: int, body: ErrorBody) -> GatewayError:
         return RateLimitError(message, code="rate_limit_exceeded")
     if status >= 500:
         return ServerError(message, code=code)
-    if code in _UPSTREAM_CODES or detail.startswith("Run failed:"):
+    if code in _UPSTREAM_CODES or detail.startswith("Run failed:") or "InvokeError" in detail:
+        # (Dify 1.x reports a model that failed behind a plugin as invalid_param, "req_id: ... PluginInvokeError")
         # HTTP 400 from Dify, but the model behind the app failed: a gateway-class error the client may retry
         return UpstreamError(message, code=code)
     if 400 <= status < 500:

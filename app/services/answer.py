@@ -129,6 +129,8 @@ class AnswerStream:
         if self._closed:
             return
         self._closed = True
+        if self._response is None and self._stop is None:
+            return  # a blocking answer: nothing to close, nothing to stop
         with anyio.CancelScope(shield=True):  # a client gone (cancellation) must not stop the cleanup
             if self._response is not None:
                 await self._response.aclose()

@@ -52,27 +52,15 @@ def incomplete() -> GatewayError:
     return UpstreamError("Dify closed the stream before the answer was complete", code="upstream_incomplete")
 
 
-class ChatInterpreter:
-    """Message-shaped runs: `message`/`agent_message` deltas, `message_replace`, `message_file`, and `message_end` or
-    `error` at the end. After `agent_message` deltas (the New Agent of Dify 1.16) a closing `message` repeats the
-    whole answer: only what it adds is shown."""
+class _Interpreter:
+    """The loop every interpreter shares: keep-alives, the task id, and no event read past the terminal one."""
 
-    __slots__ = (
-        "_agent_text",
-        "_named",
-        "conversation_id",
-        "over",
-        "task_id",
-        "workflow_error",
-    )
+    __slots__ = ("conversation_id", "over", "task_id")
 
     def __init__(self) -> None:
         self.over = False
         self.task_id: str | None = None
         self.conversation_id: str | None = None
-        self._named = False
-        self._agent_text: list[str] | None = None  # the agent_message text so far, once one was seen
-        self.workflow_error: str | None = None  # a chatflow's failed workflow, reported if no error event follows
 
     def feed(self, events: list[BaseEvent | None]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
@@ -82,20 +70,41 @@ class ChatInterpreter:
                 continue
             if event.task_id is not None:
                 self.task_id = event.task_id
-            if not self._named and event.message_id:
-                self._named = True
-                self.conversation_id = event.conversation_id
-                out.append(
-                    Started(
-                        conversation_id=event.conversation_id, message_id=event.message_id, created=event.created_at
-                    )
-                )
             self._apply(event, out)
             if self.over:
                 break
         return out
 
     def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        raise NotImplementedError
+
+    def _error(self, event: ErrorEvent) -> Failed:
+        self.over = True
+        return Failed(
+            error_from_dify(event.status or 500, ErrorBody(code=event.code or "unknown", message=event.message or ""))
+        )
+
+
+class ChatInterpreter(_Interpreter):
+    """Message-shaped runs: `message`/`agent_message` deltas, `message_replace`, `message_file`, and `message_end` or
+    `error` at the end. After `agent_message` deltas (the New Agent of Dify 1.16) a closing `message` repeats the
+    whole answer: only what it adds is shown."""
+
+    __slots__ = ("_agent_text", "_named", "workflow_error")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._named = False
+        self._agent_text: list[str] | None = None  # the agent_message text so far, once one was seen
+        self.workflow_error: str | None = None  # a chatflow's failed workflow, reported if no error event follows
+
+    def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        if not self._named and event.message_id:
+            self._named = True
+            self.conversation_id = event.conversation_id
+            out.append(
+                Started(conversation_id=event.conversation_id, message_id=event.message_id, created=event.created_at)
+            )
         if isinstance(event, AgentMessageEvent):
             if event.answer:
                 if self._agent_text is None:
@@ -112,9 +121,7 @@ class ChatInterpreter:
             self.over = True
             out.append(Finished(usage=usage_from_dify(event.metadata.usage if event.metadata else None)))
         elif isinstance(event, ErrorEvent):
-            self.over = True
-            body = ErrorBody(code=event.code or "unknown", message=event.message or "")
-            out.append(Failed(error_from_dify(event.status or 500, body)))
+            out.append(self._error(event))
         elif isinstance(event, WorkflowFinishedEvent) and event.data is not None and event.data.status == "failed":
             self.workflow_error = event.data.error or "the workflow failed"
 
@@ -187,16 +194,14 @@ _ANSWER_NAMES = ("answer", "result", "output", "text")
 _STOPPED = "Aborted: User requested stop"  # Dify 1.15 reports a stopped run as failed, with this error
 
 
-class WorkflowInterpreter:
+class WorkflowInterpreter(_Interpreter):
     """`/workflows/run`: `text_chunk` text is the answer; `workflow_finished` ends it (its outputs are the answer
     when nothing was streamed). A failed, stopped or paused run is never a normal `stop`."""
 
-    __slots__ = ("_named", "_output_key", "_streamed", "conversation_id", "over", "task_id")
+    __slots__ = ("_named", "_output_key", "_streamed")
 
     def __init__(self, output_key: str | None = None) -> None:
-        self.over = False
-        self.task_id: str | None = None
-        self.conversation_id: str | None = None  # a workflow has none
+        super().__init__()  # (a workflow has no conversation)
         self._output_key = output_key
         self._named = False
         self._streamed = False
@@ -207,38 +212,26 @@ class WorkflowInterpreter:
         self._named = True
         return [Started(conversation_id=None, message_id=run_id, created=created)]
 
-    def feed(self, events: list[BaseEvent | None]) -> list[AnswerEvent]:
-        out: list[AnswerEvent] = []
-        for event in events:
-            if event is None:
-                out.append(KEEPALIVE)
-                continue
-            if event.task_id is not None:
-                self.task_id = event.task_id
-            if isinstance(event, TextChunkEvent):
-                if event.data is not None and event.data.text:
-                    self._streamed = True
-                    out.append(TextDelta(event.data.text))
-            elif isinstance(event, WorkflowStartedEvent):
-                out += self._started(event.workflow_run_id, event.data.created_at if event.data else 0)
-            elif isinstance(event, TextReplaceEvent):
-                out.append(Replaced(event.data.text if event.data else ""))
-            elif isinstance(event, WorkflowFinishedEvent):
-                out += self._started(event.workflow_run_id, event.created_at)
-                out += self.finish(event.data or WorkflowRunData())
-            elif isinstance(event, WorkflowPausedEvent):
-                self.over = True
-                error = UpstreamError(
-                    "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
-                )
-                out.append(Failed(error))
-            elif isinstance(event, ErrorEvent):
-                self.over = True
-                body = ErrorBody(code=event.code or "unknown", message=event.message or "")
-                out.append(Failed(error_from_dify(event.status or 500, body)))
-            if self.over:
-                break
-        return out
+    def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        if isinstance(event, TextChunkEvent):
+            if event.data is not None and event.data.text:
+                self._streamed = True
+                out.append(TextDelta(event.data.text))
+        elif isinstance(event, WorkflowStartedEvent):
+            out += self._started(event.workflow_run_id, event.data.created_at if event.data else 0)
+        elif isinstance(event, TextReplaceEvent):
+            out.append(Replaced(event.data.text if event.data else ""))
+        elif isinstance(event, WorkflowFinishedEvent):
+            out += self._started(event.workflow_run_id, event.created_at)
+            out += self.finish(event.data or WorkflowRunData())
+        elif isinstance(event, WorkflowPausedEvent):
+            self.over = True
+            error = UpstreamError(
+                "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
+            )
+            out.append(Failed(error))
+        elif isinstance(event, ErrorEvent):
+            out.append(self._error(event))
 
     def finish(self, data: WorkflowRunData) -> list[AnswerEvent]:
         self.over = True

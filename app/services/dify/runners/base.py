@@ -6,8 +6,9 @@ from typing import Any, Protocol
 import msgspec
 
 from app.schemas.dify import DifyFile
-from app.services.answer import AnswerStream, Stop
+from app.services.answer import AnswerStream, Interpreter
 from app.services.dify.client import DifyClient
+from app.services.dify.stream import dify_event_batches
 from app.services.registry import DifyApp
 
 
@@ -28,10 +29,20 @@ class Runner(Protocol):
         ...
 
 
-def stop_with(dify: DifyClient, app: DifyApp, run: RunInput, path: Callable[[str], str]) -> Stop:
-    """How to stop this run's Dify task (the same `user` that started it)."""
+async def open_run(
+    dify: DifyClient,
+    app: DifyApp,
+    run: RunInput,
+    interpreter: Interpreter,
+    *,
+    path: str,
+    request: msgspec.Struct,
+    stop_path: Callable[[str], str],
+) -> AnswerStream:
+    """A streaming run: Dify's response, read through `interpreter`, stopped (by the same `user`) unless over."""
+    response = await dify.run_stream(app.key, path, request)
 
     async def stop(task_id: str) -> None:
-        await dify.stop(app.key, path(task_id), task_id, run.user)
+        await dify.stop(app.key, stop_path(task_id), task_id, run.user)
 
-    return stop
+    return AnswerStream(interpreter, source=dify_event_batches(response), response=response, stop=stop)

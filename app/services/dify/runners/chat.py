@@ -8,8 +8,7 @@ from app.schemas.dify import BlockingMessage, ChatMessageRequest
 from app.services.answer import AnswerStream
 from app.services.dify.client import DifyClient
 from app.services.dify.interpret import ChatInterpreter
-from app.services.dify.runners.base import RunInput, stop_with
-from app.services.dify.stream import dify_event_batches
+from app.services.dify.runners.base import RunInput, open_run
 from app.services.registry import DifyApp
 
 STREAM_ONLY: frozenset[AppMode | None] = frozenset({"agent-chat", "agent"})
@@ -38,6 +37,12 @@ class ChatRunner:
         if not streaming:
             message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
             return AnswerStream.complete(interpreter, interpreter.read_blocking(message))
-        response = await self._dify.run_stream(app.key, _PATH, request)
-        stop = stop_with(self._dify, app, run, lambda task_id: f"{_PATH}/{task_id}/stop")
-        return AnswerStream(interpreter, source=dify_event_batches(response), response=response, stop=stop)
+        return await open_run(
+            self._dify,
+            app,
+            run,
+            interpreter,
+            path=_PATH,
+            request=request,
+            stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
+        )

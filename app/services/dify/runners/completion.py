@@ -6,8 +6,7 @@ from app.schemas.dify import BlockingMessage, CompletionMessageRequest
 from app.services.answer import AnswerStream
 from app.services.dify.client import DifyClient
 from app.services.dify.interpret import ChatInterpreter
-from app.services.dify.runners.base import RunInput, stop_with
-from app.services.dify.stream import dify_event_batches
+from app.services.dify.runners.base import RunInput, open_run
 from app.services.registry import DifyApp
 
 _PATH = "/completion-messages"
@@ -31,6 +30,12 @@ class CompletionRunner:
         if not stream:
             message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
             return AnswerStream.complete(interpreter, interpreter.read_blocking(message))
-        response = await self._dify.run_stream(app.key, _PATH, request)
-        stop = stop_with(self._dify, app, run, lambda task_id: f"{_PATH}/{task_id}/stop")
-        return AnswerStream(interpreter, source=dify_event_batches(response), response=response, stop=stop)
+        return await open_run(
+            self._dify,
+            app,
+            run,
+            interpreter,
+            path=_PATH,
+            request=request,
+            stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
+        )

@@ -7,8 +7,7 @@ from app.schemas.dify import WorkflowRunAnswer, WorkflowRunRequest
 from app.services.answer import AnswerStream
 from app.services.dify.client import DifyClient
 from app.services.dify.interpret import WorkflowInterpreter
-from app.services.dify.runners.base import RunInput, stop_with
-from app.services.dify.stream import dify_event_batches
+from app.services.dify.runners.base import RunInput, open_run
 from app.services.registry import DifyApp
 
 _PATH = "/workflows/run"
@@ -32,6 +31,12 @@ class WorkflowRunner:
         if not stream:
             answer = await self._dify.run_blocking(app.key, _PATH, request, _answer)
             return AnswerStream.complete(interpreter, interpreter.read_blocking(answer))
-        response = await self._dify.run_stream(app.key, _PATH, request)
-        stop = stop_with(self._dify, app, run, lambda task_id: f"/workflows/tasks/{task_id}/stop")
-        return AnswerStream(interpreter, source=dify_event_batches(response), response=response, stop=stop)
+        return await open_run(
+            self._dify,
+            app,
+            run,
+            interpreter,
+            path=_PATH,
+            request=request,
+            stop_path=lambda task_id: f"/workflows/tasks/{task_id}/stop",
+        )

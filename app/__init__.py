@@ -33,6 +33,8 @@ def _cli_host(argv: list[str]) -> str | None:
             return argv[index + 1]
         if arg.startswith("--host="):
             return arg.split("=", 1)[1]
+        if arg.startswith("-H") and len(arg) > 2:  # click's attached short form, `-H0.0.0.0`
+            return arg[2:].removeprefix("=")
     return None
 
 

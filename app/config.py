@@ -79,20 +79,23 @@ def _split_list(raw: str) -> list[str]:
 def _parse_dify_key(item: str, position: int) -> DifyAppKey:
     """`key[:mode][:input=<variable>][:output=<key>]`; errors name the entry's position, never the key."""
     key, *segments = (part.strip() for part in item.split(":"))
+    if not key:
+        raise ConfigError(f"DIFY_API_KEYS: entry {position} has no key before its `:`")
     mode: str | None = None
     options: dict[str, str] = {}
-    for segment in segments:
+    for index, segment in enumerate(segments, start=2):
         name, sep, value = segment.partition("=")
+        # a segment may be a mistyped key (a `:` for a `,`): it is named by its place, never echoed
         if not sep:
             if segment not in APP_MODES or mode is not None:
                 raise ConfigError(
-                    f"DIFY_API_KEYS: entry {position} has an unknown mode {segment!r} "
-                    f"(expected one of {', '.join(APP_MODES)})"
+                    f"DIFY_API_KEYS: entry {position}, part {index} is not a mode "
+                    f"(expected one of {', '.join(APP_MODES)}; separate keys with `,`)"
                 )
             mode = segment
         elif name.strip() not in _KEY_OPTIONS or not value.strip():
             raise ConfigError(
-                f"DIFY_API_KEYS: entry {position} has an unknown option {name.strip()!r} "
+                f"DIFY_API_KEYS: entry {position}, part {index} is not an option "
                 "(expected input=<variable> or output=<key>)"
             )
         else:

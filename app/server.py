@@ -134,10 +134,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # more than the head may still hold: parse what fits, and the rest only if the head ended in it
         self._head_bytes += room
         self.parser.feed_data(data[:room])
-        if self._head_pending():  # (the parser's callbacks move it on)
+        if self._head_pending() and self._head_bytes >= self._head_limit:  # (the parser's callbacks move it on)
             raise _RefusedError(431, "The request headers are too large.")
         if not self.transport.is_closing():
-            self.parser.feed_data(data[room:])
+            self._feed(data[room:])  # a pipelined next request's head is bounded too
 
     def _head_pending(self) -> bool:
         return self._in_head

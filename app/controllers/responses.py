@@ -42,10 +42,11 @@ class _RelayResponse(ASGIStreamingResponse):
                 gone = True
                 task_group.cancel_scope.cancel()
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with CancelScope(shield=True):
-                    await aclose()
+            with CancelScope(shield=True):
+                for closeable in (stream, self.iterator):  # the generator, and the relay (never iterated, perhaps)
+                    aclose = getattr(closeable, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
 
 
 class EventStream(Stream):

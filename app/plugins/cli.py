@@ -27,8 +27,8 @@ def run_command(settings: Settings) -> click.Command:
     def run(host: str | None, port: int | None, workers: int | None, reload: bool) -> None:
         serve(
             settings,
-            host=host or settings.server_host,
-            port=port or settings.server_port,
+            host=settings.server_host if host is None else host,
+            port=settings.server_port if port is None else port,
             workers=workers or settings.workers,
             reload=reload,
         )

@@ -105,11 +105,12 @@ class ChatService:
             scope=scope_of(client_id, app.id, user),
             explicit_conversation=explicit,
         )
+        files = await self._files(app, user, plan.prompt)  # the last user message's: the same for a retry
         try:
-            return await self._run(app, request, user, plan)
+            return await self._run(app, request, user, plan, files)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
-                return await self._run(app, request, user, fold_instead(request.messages, app, plan))
+                return await self._run(app, request, user, fold_instead(request.messages, app, plan), files)
             if explicit and exc.code == "conversation_not_found":
                 raise NotFoundError(
                     f"Dify has no conversation `{explicit}` for this app and user.",
@@ -118,8 +119,9 @@ class ChatService:
                 ) from exc
             raise
 
-    async def _run(self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan) -> ChatOutcome:
-        files = await self._files(app, user, plan.prompt)
+    async def _run(
+        self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan, files: list[DifyFile]
+    ) -> ChatOutcome:
         gateway = dict(plan.inputs)
         if app.query_variable is not None:
             gateway[app.query_variable] = plan.prompt.query

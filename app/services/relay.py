@@ -35,6 +35,7 @@ class EventRelay:
         "_ending",
         "_head",
         "_on_finished",
+        "_reading",
         "_remembered",
         "_stream",
         "_task",
@@ -57,6 +58,7 @@ class EventRelay:
         self._drain = drain
         self._on_finished = on_finished
         self._remembered = False
+        self._reading = False
         self._task: asyncio.Task[object] | None = None
         self._ending: GatewayError | None = None
 
@@ -67,9 +69,15 @@ class EventRelay:
     def end(self, error: GatewayError) -> None:
         """End the stream early (the server is shutting down): `error` goes out in-band, the Dify task is stopped.
         Interrupts the read of Dify's next events; a stream blocked writing to its client is simply closed."""
-        if self._ending is None and self._task is not None:
+        if self._ending is None:
             self._ending = error
-            self._task.cancel()
+            if self._reading and self._task is not None:
+                self._task.cancel()  # waiting for Dify: interrupt the read (caught, and undone, below)
+
+    async def aclose(self) -> None:
+        """Close the answer (and stop its Dify task unless over): also when the stream was never iterated."""
+        self._drain.discard(self)
+        await self._stream.aclose()
 
     async def _finished(self) -> None:
         """Before the last bytes go out: a client may send its next turn the moment it reads `[DONE]`."""
@@ -80,18 +88,29 @@ class EventRelay:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         encoder = self._encoder
-        self._task = asyncio.current_task()
         self._drain.add(self)
         try:
             if encoder.finished:
                 await self._finished()
             yield self._head
-            async for batch in self._batches:
+            batches = self._batches
+            while self._ending is None:
+                self._reading = True  # end() interrupts only this read, never a write or the cleanup
+                self._task = asyncio.current_task()
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    self._reading = False
                 out = encoder.encode(batch)
                 if encoder.finished and not self._remembered:
                     await self._finished()
                 if out:
                     yield out
+                if encoder.finished:
+                    return
+            yield error_event(self._ending)  # ended (server shutdown) between two reads
         except GatewayError as exc:  # the connection to Dify failed mid-stream
             yield error_event(exc)
         except asyncio.CancelledError:
@@ -100,8 +119,7 @@ class EventRelay:
             self._task.uncancel()  # our own cancellation (end()): the stream ends normally, the error in-band
             yield error_event(self._ending)
         finally:
-            self._drain.discard(self)
-            await self._stream.aclose()  # shielded inside: client gone or server shutting down
+            await self.aclose()  # shielded inside: client gone or server shutting down
 
 
 _SILENT = (Keepalive, Started)  # events that show the client nothing

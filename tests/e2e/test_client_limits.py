@@ -114,3 +114,18 @@ def test_connections_past_the_cap_are_answered_503(address: tuple[str, int]) -> 
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_request_filling_the_head_limit_pipelined_with_the_next_is_answered(address: tuple[str, int]) -> None:
+    """Head and body of the first request fill most of the head limit (5 KiB here) in one read with a second."""
+    body = b'{"model": "none", "messages": [{"role": "user", "content": "' + b"a" * 4900 + b'"}]}'
+    first = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-limits\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    second = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert len(first) < 5120 < len(first + second)
+    response = _exchange(address, first + second)
+    assert response.count(b"HTTP/1.1 ") == 2
+    assert b"model_not_found" in response
+    assert response.endswith(b'{"status":"ok"}')

@@ -101,6 +101,8 @@ def test_dify_key_modes() -> None:
         ("app-SECRET123:workflow:chat", 1),
         ("app-fine, app-SECRET123:workflow:inptu=question", 2),
         ("app-SECRET123:input=", 1),
+        ("app-SECRET123:app-SECRET123", 1),  # a `:` typed for a `,`: the second key is not echoed either
+        (":chat", 1),
     ],
 )
 def test_unknown_mode_is_rejected_without_echoing_the_key(raw: str, entry: int) -> None:

@@ -1,6 +1,6 @@
 """Dify's stream events: one tagged union, decoded in one pass."""
 
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
@@ -79,9 +79,20 @@ class WorkflowPausedEvent(BaseEvent, tag="workflow_paused"):
     """Dify 1.15: the run waits for a human (a form); the stream ends here."""
 
 
+class IgnoredEvent(BaseEvent):
+    """An event that carries nothing for the client: a bare envelope, its payload skipped unread, its fields taken
+    as they come (a type Dify changes in an event nobody reads must not break the stream)."""
+
+    conversation_id: Any = None
+    message_id: Any = None
+    created_at: Any = 0
+    task_id: Any = None
+
+
 def _ignored(tag: str) -> type[BaseEvent]:
-    # Events that carry nothing for the client: decoded as a bare envelope, their payload skipped unread.
-    return cast("type[BaseEvent]", msgspec.defstruct(f"Ignored_{tag}", [], bases=(BaseEvent,), tag=tag, kw_only=True))
+    return cast(
+        "type[BaseEvent]", msgspec.defstruct(f"Ignored_{tag}", [], bases=(IgnoredEvent,), tag=tag, kw_only=True)
+    )
 
 
 IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(

@@ -109,12 +109,12 @@ class ConversationTracker:
     async def remember(
         self, scope: str, messages: list[ChatMessage], answer: str, conversation_id: str, turn: int
     ) -> None:
+        if self._skipping:
+            return
         items = {
             "h:" + history_hash(scope, messages, answer): f"{conversation_id} {turn}",
             "c:" + conversation_id: str(turn),
         }
-        if self._skipping:
-            return
         try:
             await self._store.set_many(items)
         except StoreUnavailableError as exc:

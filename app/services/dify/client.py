@@ -71,10 +71,10 @@ async def read_body(response: httpx.Response) -> bytes:
         async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
-            if size >= limit:
-                if not error:
-                    raise UpstreamError(f"Dify's answer is over {limit} bytes", code="upstream_too_large")
+            if error and size >= limit:
                 break
+            if size > limit:
+                raise UpstreamError(f"Dify's answer is over {limit} bytes", code="upstream_too_large")
     finally:
         await response.aclose()
     return b"".join(chunks)[:limit]

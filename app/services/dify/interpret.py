@@ -48,6 +48,12 @@ def usage_from_dify(usage: DifyUsage | None) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
+def paused() -> GatewayError:
+    return UpstreamError(
+        "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
+    )
+
+
 def incomplete() -> GatewayError:
     return UpstreamError("Dify closed the stream before the answer was complete", code="upstream_incomplete")
 
@@ -124,6 +130,9 @@ class ChatInterpreter(_Interpreter):
             out.append(self._error(event))
         elif isinstance(event, WorkflowFinishedEvent) and event.data is not None and event.data.status == "failed":
             self.workflow_error = event.data.error or "the workflow failed"
+        elif isinstance(event, WorkflowPausedEvent):  # a chatflow waiting for a human (Dify 1.15): it ends here
+            self.over = True
+            out.append(Failed(paused()))
 
     def _message(self, answer: str, out: list[AnswerEvent]) -> None:
         if not answer:
@@ -226,10 +235,7 @@ class WorkflowInterpreter(_Interpreter):
             out += self.finish(event.data or WorkflowRunData())
         elif isinstance(event, WorkflowPausedEvent):
             self.over = True
-            error = UpstreamError(
-                "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
-            )
-            out.append(Failed(error))
+            out.append(Failed(paused()))
         elif isinstance(event, ErrorEvent):
             out.append(self._error(event))
 
@@ -246,7 +252,7 @@ class WorkflowInterpreter(_Interpreter):
             # Dify 1.15 validates inputs in its worker: a bad input arrives as a run that never ran a step
             return [Failed(InvalidRequestError(f"Dify: {detail}", code="invalid_param"))]
         if status == "paused":
-            return [Failed(UpstreamError("Dify: the workflow paused for human input", code="workflow_paused"))]
+            return [Failed(paused())]
         return [Failed(UpstreamError(f"Dify: the workflow failed: {detail}", code="workflow_failed"))]
 
     def read_blocking(self, answer: WorkflowRunAnswer) -> list[AnswerEvent]:

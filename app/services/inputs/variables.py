@@ -59,6 +59,8 @@ def run_inputs(form: tuple[FormInput, ...], client: dict[str, Any] | None, gatew
     missing is the client's error, named before Dify is called."""
     inputs = {**gateway, **(client or {})}
     for field in form:
+        if field.kind == "external_data_tool":
+            continue  # Dify fills it itself
         if field.variable in inputs and inputs[field.variable] not in (None, ""):
             continue
         if field.default not in (None, ""):

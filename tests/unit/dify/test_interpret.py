@@ -246,3 +246,17 @@ def test_decode_event_refuses_a_known_event_with_a_field_of_the_wrong_type() -> 
 
 def test_decode_event_still_ignores_an_unknown_event_with_any_fields() -> None:
     assert decode_event(b'{"event":"brand_new","status":"500","data":[1,2]}') is None
+
+
+def test_an_ignored_event_with_an_unexpected_field_type_does_not_break_the_stream() -> None:
+    node = decode_event(b'{"event":"node_finished","created_at":1.5,"task_id":"t","data":{"x":1}}')
+    assert node is not None
+    assert node.task_id == "t"
+
+
+def test_a_chatflow_paused_for_a_human_is_failed_not_incomplete() -> None:
+    paused = event({"event": "workflow_paused", **ENVELOPE, "data": {"status": "paused"}})
+    out, interpreter = interpret([paused])
+    assert isinstance(out[-1], Failed)
+    assert out[-1].error.code == "workflow_paused"
+    assert interpreter.over

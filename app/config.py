@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dify_http2: bool = False
     dify_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     dify_max_connections: int = 1024
+    dify_keepalive: float = 30.0
     max_request_body: int = 20 * 1024 * 1024
     models_cache_ttl: float = 300.0
     models_retry_seconds: float = 30.0
@@ -201,6 +202,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "DIFY_HTTP2": ("dify_http2", _bool),
     "DIFY_TRANSPORT": ("dify_transport", _transport),
     "DIFY_MAX_CONNECTIONS": ("dify_max_connections", _positive_int),
+    "DIFY_KEEPALIVE": ("dify_keepalive", _positive_float),
     "MAX_REQUEST_BODY": ("max_request_body", _positive_int),
     "MODELS_CACHE_TTL": ("models_cache_ttl", _positive_float),
     "MODELS_RETRY_SECONDS": ("models_retry_seconds", _positive_float),

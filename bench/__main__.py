@@ -141,6 +141,7 @@ def gateway(upstream_port: int, transport: str, workers: int = 1, cert: str | No
         "DIFY_API_BASE": f"http://{HOST}:{upstream_port}/v1",
         "DIFY_TRANSPORT": transport,
         "DIFY_MAX_CONNECTIONS": "2000",
+        "DIFY_KEEPALIVE": "4",  # below the double's uvicorn keep-alive (5 s)
         "LOG_LEVEL": "WARNING",
     }
     if cert is not None:  # HTTP/2 needs TLS here; the gateway trusts the throwaway certificate

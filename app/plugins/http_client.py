@@ -21,9 +21,11 @@ def build_timeout(settings: Settings) -> httpx.Timeout:
 def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
     """DIFY_TRANSPORT picks the connection pool; HTTP/2 needs httpx's own (aiohttp speaks HTTP/1.1 only)."""
     if settings.dify_transport == "aiohttp" and not settings.dify_http2:
-        return AiohttpTransport(max_connections=settings.dify_max_connections)
+        return AiohttpTransport(max_connections=settings.dify_max_connections, keepalive_expiry=settings.dify_keepalive)
     limits = httpx.Limits(
-        max_connections=settings.dify_max_connections, max_keepalive_connections=settings.dify_max_connections
+        max_connections=settings.dify_max_connections,
+        max_keepalive_connections=settings.dify_max_connections,
+        keepalive_expiry=settings.dify_keepalive,
     )
     return httpx.AsyncHTTPTransport(http2=settings.dify_http2, limits=limits, retries=1)
 

@@ -59,6 +59,7 @@ class Interpreter(Protocol):
     event was seen; `close()` is called when Dify's stream ended and returns `Failed` if it ended too soon."""
 
     over: bool
+    abandoned: bool  # over for the client, though Dify's task still runs (it is stopped)
     task_id: str | None
     conversation_id: str | None
 
@@ -103,7 +104,8 @@ class AnswerStream:
 
     @property
     def over(self) -> bool:
-        return self._interpreter.over or self._exhausted
+        interpreter = self._interpreter
+        return (interpreter.over and not interpreter.abandoned) or self._exhausted
 
     async def __aiter__(self) -> AsyncIterator[list[AnswerEvent]]:
         if self._batch is not None:

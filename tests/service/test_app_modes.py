@@ -1,92 +1,12 @@
 """Workflow, text generator and New Agent apps, replayed from the recordings of both Dify generations."""
 
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from pytest_httpx import HTTPXMock, IteratorStream
+from pytest_httpx import HTTPXMock
 
-from app import create_app
-from app.config import DifyAppKey
-from tests.service.replay import CLIENT_HEADERS, DIFY_BASE, dify_auth, make_settings, parse_sse, split
+from tests.service.modes import GENERATIONS, ask, modes_client, reply, sent_bodies, streamed
 from tests.traces import Trace, load
 
 pytestmark = pytest.mark.anyio
-
-GENERATIONS = {"0.15.3": "", "1.15": "dify-1.15/"}
-PATHS = {"workflow": "/workflows/run", "completion": "/completion-messages", "agent": "/chat-messages"}
-
-
-def _reply(dify: HTTPXMock, trace: Trace, mode: str, path: str | None = None, **options: Any) -> None:
-    url = DIFY_BASE + (path or PATHS[mode])
-    if trace.headers.get("content-type", "").startswith("text/event-stream"):
-        dify.add_response(
-            method="POST",
-            url=url,
-            match_headers=dify_auth(mode),
-            status_code=trace.status,
-            headers={"content-type": trace.headers["content-type"]},
-            stream=IteratorStream(split(trace.body, 11)),
-            **options,
-        )
-    else:
-        dify.add_response(
-            method="POST",
-            url=url,
-            match_headers=dify_auth(mode),
-            status_code=trace.status,
-            headers={"content-type": trace.headers.get("content-type", "application/json")},
-            content=trace.body,
-            **options,
-        )
-
-
-@pytest.fixture(params=list(GENERATIONS), ids=list(GENERATIONS))
-def generation(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@asynccontextmanager
-async def _client(dify: HTTPXMock, prefix: str, modes: tuple[str, ...]) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    for mode in modes:
-        for what in ("info", "parameters"):
-            trace = load(f"{prefix}{mode}-{what}")
-            dify.add_response(
-                method="GET",
-                url=f"{DIFY_BASE}/{what}",
-                match_headers=dify_auth(mode),
-                content=trace.body,
-                is_optional=True,
-                is_reusable=True,
-            )
-    settings = make_settings(dify_api_keys=tuple(DifyAppKey(f"app-REDACTED-{mode}", mode=mode) for mode in modes))  # type: ignore[arg-type]
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        yield client
-
-
-async def _model(client: AsyncTestClient[Litestar], mode: str) -> str:
-    models = (await client.get("/v1/models", headers=CLIENT_HEADERS)).json()["data"]
-    return str(next(m["id"] for m in models if m["mode"] == mode))
-
-
-async def _ask(client: AsyncTestClient[Litestar], mode: str, text: str, *, stream: bool) -> Any:
-    body = {"model": await _model(client, mode), "stream": stream, "messages": [{"role": "user", "content": text}]}
-    return await client.post("/v1/chat/completions", headers=CLIENT_HEADERS, json=body)
-
-
-def _streamed(response: Any) -> tuple[str, list[dict[str, Any]]]:
-    data = [event.data for event in parse_sse(response.text) if event.data]
-    payloads = [json.loads(d) for d in data if d != "[DONE]"]
-    text = "".join(p["choices"][0]["delta"].get("content") or "" for p in payloads if p.get("choices"))
-    return text, payloads
-
-
-def _sent(dify: HTTPXMock, mode: str) -> list[dict[str, Any]]:
-    return [json.loads(r.content) for r in dify.get_requests(method="POST", url=DIFY_BASE + PATHS[mode])]
 
 
 def _text_chunks(trace: Trace) -> str:
@@ -99,16 +19,16 @@ def _text_chunks(trace: Trace) -> str:
 async def test_a_streamed_workflow_answers_with_its_text_chunks(dify: HTTPXMock, generation: str) -> None:
     prefix = GENERATIONS[generation]
     trace = load(f"{prefix}workflow-streaming")
-    _reply(dify, trace, "workflow")
-    async with _client(dify, prefix, ("workflow",)) as client:
-        response = await _ask(client, "workflow", "Run the streaming workflow", stream=True)
+    reply(dify, trace, "workflow")
+    async with modes_client(dify, prefix, ("workflow",)) as client:
+        response = await ask(client, "workflow", "Run the streaming workflow", stream=True)
     assert response.status_code == 200
     assert "x-dify-conversation-id" not in response.headers
-    text, payloads = _streamed(response)
+    text, payloads = streamed(response)
     assert text == _text_chunks(trace) != ""
     assert payloads[-1]["choices"][0]["finish_reason"] == "stop"
     assert response.text.rstrip().endswith("data: [DONE]")
-    [sent] = _sent(dify, "workflow")
+    [sent] = sent_bodies(dify, "workflow")
     assert sent["inputs"] == {"query": "Run the streaming workflow"}
     assert sent["response_mode"] == "streaming"
 
@@ -116,9 +36,9 @@ async def test_a_streamed_workflow_answers_with_its_text_chunks(dify: HTTPXMock,
 async def test_a_blocking_workflow_answers_with_its_output(dify: HTTPXMock, generation: str) -> None:
     prefix = GENERATIONS[generation]
     trace = load(f"{prefix}workflow-blocking")
-    _reply(dify, trace, "workflow")
-    async with _client(dify, prefix, ("workflow",)) as client:
-        response = await _ask(client, "workflow", "Run the blocking workflow", stream=False)
+    reply(dify, trace, "workflow")
+    async with modes_client(dify, prefix, ("workflow",)) as client:
+        response = await ask(client, "workflow", "Run the blocking workflow", stream=False)
     assert response.status_code == 200, response.text
     outputs = trace.json()["data"]["outputs"]
     expected = outputs.get("answer") or outputs.get("result")  # 0.15.3: {answer, query}; 1.15: {result, files}
@@ -137,10 +57,10 @@ async def test_a_blocking_workflow_answers_with_its_output(dify: HTTPXMock, gene
 )
 async def test_a_failed_workflow_is_a_502_naming_the_failure(dify: HTTPXMock, name: str, stream: bool) -> None:
     trace = load(name)
-    _reply(dify, trace, "workflow")
+    reply(dify, trace, "workflow")
     prefix = "dify-1.15/" if name.startswith("dify-1.15/") else ""
-    async with _client(dify, prefix, ("workflow",)) as client:
-        response = await _ask(client, "workflow", "fail please", stream=stream)
+    async with modes_client(dify, prefix, ("workflow",)) as client:
+        response = await ask(client, "workflow", "fail please", stream=stream)
     assert response.status_code == 502, response.text
     error = response.json()["error"]
     assert error["code"] == "workflow_failed"
@@ -150,11 +70,11 @@ async def test_a_failed_workflow_is_a_502_naming_the_failure(dify: HTTPXMock, na
 @pytest.mark.parametrize("name", ["workflow-streaming-stopped", "dify-1.15/workflow-streaming-stopped"])
 async def test_a_stopped_workflow_is_never_a_normal_stop(dify: HTTPXMock, name: str) -> None:
     trace = load(name)
-    _reply(dify, trace, "workflow")
-    async with _client(dify, "dify-1.15/" if name.startswith("dify-1.15/") else "", ("workflow",)) as client:
-        response = await _ask(client, "workflow", "Please stop me", stream=True)
+    reply(dify, trace, "workflow")
+    async with modes_client(dify, "dify-1.15/" if name.startswith("dify-1.15/") else "", ("workflow",)) as client:
+        response = await ask(client, "workflow", "Please stop me", stream=True)
     assert response.status_code == 200  # text went out before the stop: the error is in-band
-    text, payloads = _streamed(response)
+    text, payloads = streamed(response)
     assert text == _text_chunks(trace) != ""
     assert payloads[-1]["error"]["code"] == "workflow_stopped"
     assert "[DONE]" not in response.text
@@ -162,22 +82,27 @@ async def test_a_stopped_workflow_is_never_a_normal_stop(dify: HTTPXMock, name: 
 
 async def test_a_workflow_input_dify_refuses_in_its_stream_is_a_400(dify: HTTPXMock) -> None:
     """Dify 1.15 validates a workflow's inputs in its worker: HTTP 200, a ping, and a run that never ran a step."""
-    _reply(dify, load("dify-1.15/workflow-err-missing-input-streaming"), "workflow")
-    async with _client(dify, "dify-1.15/", ("workflow",)) as client:
-        response = await _ask(client, "workflow", "hello", stream=True)
+    reply(dify, load("dify-1.15/workflow-err-missing-input-streaming"), "workflow")
+    async with modes_client(dify, "dify-1.15/", ("workflow",)) as client:
+        response = await ask(client, "workflow", "hello", stream=True)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_param"
     assert "query is required in input form" in error["message"]
 
 
-async def test_a_workflow_paused_for_a_human_is_an_error_not_an_empty_answer(dify: HTTPXMock) -> None:
-    _reply(dify, load("dify-1.15/workflow-hitl-streaming"), "workflow")
-    async with _client(dify, "dify-1.15/", ("workflow",)) as client:
-        response = await _ask(client, "workflow", "Please approve the refund", stream=True)
-    # nothing was shown before the pause: a real HTTP error, not a 200 with an empty answer
-    assert response.status_code == 502
-    assert response.json()["error"]["code"] == "workflow_paused"
+@pytest.mark.parametrize("stream", [True, False], ids=["streaming", "blocking"])
+async def test_a_workflow_paused_for_a_human_shows_its_form_never_an_empty_answer(
+    dify: HTTPXMock, stream: bool
+) -> None:
+    reply(dify, load(f"dify-1.15/workflow-hitl-{'streaming' if stream else 'blocking'}"), "workflow")
+    async with modes_client(dify, "dify-1.15/", ("workflow",)) as client:
+        response = await ask(client, "workflow", "Please approve the refund", stream=stream)
+    assert response.status_code == 200, response.text
+    text = streamed(response)[0] if stream else response.json()["choices"][0]["message"]["content"]
+    assert text.startswith("[The app is waiting for input")
+    assert "Please review the request" in text
+    assert "{{#" not in text  # the form's fields are shown by name
 
 
 # --- completion (text generator) ------------------------------------------------------------------------
@@ -189,19 +114,19 @@ async def test_a_text_generator_answers_with_the_text_in_its_query_variable(
 ) -> None:
     prefix = GENERATIONS[generation]
     trace = load(f"{prefix}completion-{'streaming' if stream else 'blocking'}")
-    _reply(dify, trace, "completion")
-    async with _client(dify, prefix, ("completion",)) as client:
-        response = await _ask(client, "completion", "Hello", stream=stream)
+    reply(dify, trace, "completion")
+    async with modes_client(dify, prefix, ("completion",)) as client:
+        response = await ask(client, "completion", "Hello", stream=stream)
     assert response.status_code == 200, response.text
     if stream:
-        text, _ = _streamed(response)
+        text, _ = streamed(response)
         expected = "".join(e.get("answer", "") for e in trace.events() if e["event"] == "message")
     else:
         text = response.json()["choices"][0]["message"]["content"]
         expected = trace.json()["answer"]
     assert text == expected != ""
     assert "x-dify-conversation-id" not in response.headers
-    [sent] = _sent(dify, "completion")
+    [sent] = sent_bodies(dify, "completion")
     assert sent["inputs"] == {"query": "Hello"}
     assert "query" not in sent
 
@@ -217,9 +142,9 @@ async def test_a_text_generator_answers_with_the_text_in_its_query_variable(
     ],
 )
 async def test_text_generator_failures(dify: HTTPXMock, name: str, stream: bool, status: int, code: str) -> None:
-    _reply(dify, load(name), "completion")
-    async with _client(dify, "dify-1.15/" if name.startswith("dify-1.15/") else "", ("completion",)) as client:
-        response = await _ask(client, "completion", "Hello", stream=stream)
+    reply(dify, load(name), "completion")
+    async with modes_client(dify, "dify-1.15/" if name.startswith("dify-1.15/") else "", ("completion",)) as client:
+        response = await ask(client, "completion", "Hello", stream=stream)
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
 
@@ -230,22 +155,22 @@ async def test_text_generator_failures(dify: HTTPXMock, name: str, stream: bool,
 @pytest.mark.parametrize("stream", [True, False], ids=["streaming", "collected"])
 async def test_the_new_agent_streams_and_is_collected_for_whole_answers(dify: HTTPXMock, stream: bool) -> None:
     trace = load("dify-1.15/agent-streaming")
-    _reply(dify, trace, "agent")
-    async with _client(dify, "dify-1.15/", ("agent",)) as client:
-        response = await _ask(client, "agent", "Hello agent", stream=stream)
+    reply(dify, trace, "agent")
+    async with modes_client(dify, "dify-1.15/", ("agent",)) as client:
+        response = await ask(client, "agent", "Hello agent", stream=stream)
     assert response.status_code == 200, response.text
     expected = "".join(e["answer"] for e in trace.events() if e["event"] == "message")
-    text = _streamed(response)[0] if stream else response.json()["choices"][0]["message"]["content"]
+    text = streamed(response)[0] if stream else response.json()["choices"][0]["message"]["content"]
     assert text == expected != ""
     assert response.headers["x-dify-conversation-id"] == trace.events()[0]["conversation_id"]
-    [sent] = _sent(dify, "agent")
+    [sent] = sent_bodies(dify, "agent")
     assert sent["response_mode"] == "streaming"  # Dify refuses blocking for the New Agent
     assert sent["query"] == "Hello agent"
 
 
 async def test_a_failed_new_agent_run_is_a_server_error(dify: HTTPXMock) -> None:
-    _reply(dify, load("dify-1.15/agent-err-model-failed-streaming"), "agent")
-    async with _client(dify, "dify-1.15/", ("agent",)) as client:
-        response = await _ask(client, "agent", "fail", stream=False)
+    reply(dify, load("dify-1.15/agent-err-model-failed-streaming"), "agent")
+    async with modes_client(dify, "dify-1.15/", ("agent",)) as client:
+        response = await ask(client, "agent", "fail", stream=False)
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_server_error"

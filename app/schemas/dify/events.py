@@ -4,7 +4,7 @@ from typing import Any, cast
 
 import msgspec
 
-from app.schemas.dify.responses import MessageMetadata, WorkflowRunData
+from app.schemas.dify.responses import MessageMetadata, PausedData, WorkflowRunData
 
 
 class BaseEvent(msgspec.Struct, kw_only=True, tag_field="event"):
@@ -76,7 +76,19 @@ class TextReplaceEvent(BaseEvent, tag="text_replace"):
 
 
 class WorkflowPausedEvent(BaseEvent, tag="workflow_paused"):
-    """Dify 1.15: the run waits for a human (a form); the stream ends here."""
+    """Dify 1.12+: the run waits for a human (a form); the stream ends here."""
+
+    data: PausedData | None = None
+
+
+class HumanInputData(msgspec.Struct, kw_only=True):
+    form_content: str = ""
+
+
+class HumanInputRequiredEvent(BaseEvent, tag="human_input_required"):
+    """The form a paused run waits for (just before `workflow_paused`)."""
+
+    data: HumanInputData | None = None
 
 
 class IgnoredEvent(BaseEvent):
@@ -114,7 +126,6 @@ IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
         "reasoning_chunk",
         "tts_message",
         "tts_message_end",
-        "human_input_required",
         "human_input_form_filled",
         "human_input_form_timeout",
     )
@@ -132,4 +143,5 @@ DifyEvent = (
     | TextChunkEvent
     | TextReplaceEvent
     | WorkflowPausedEvent
+    | HumanInputRequiredEvent
 )

@@ -42,8 +42,21 @@ class MessageMetadata(msgspec.Struct, kw_only=True):
     usage: DifyUsage | None = None
 
 
+class PauseReason(msgspec.Struct, kw_only=True):
+    form_content: str | None = None
+
+
+class PausedData(msgspec.Struct, kw_only=True):
+    """Why a run paused (Dify 1.12+ human input): the forms it waits for."""
+
+    reasons: list[PauseReason] = msgspec.field(default_factory=list)
+
+
 class BlockingMessage(msgspec.Struct, kw_only=True):
-    """The blocking answer of `POST /chat-messages`."""
+    """The blocking answer of `POST /chat-messages` (`event: workflow_paused` for a chatflow waiting for a human)."""
+
+    event: str = "message"
+    data: PausedData | None = None
 
     id: str = ""
     message_id: str = ""
@@ -64,6 +77,7 @@ class WorkflowRunData(msgspec.Struct, kw_only=True):
     total_steps: int = 0
     created_at: int = 0
     created_by: dict[str, Any] | None = None
+    reasons: list[PauseReason] | None = None  # a paused run (blocking: status "paused")
 
 
 class WorkflowRunAnswer(msgspec.Struct, kw_only=True):

@@ -56,7 +56,8 @@ def error_from_dify(status: int, body: ErrorBody) -> GatewayError:
     if status == 404:
         found = "conversation_not_found" if "conversation" in detail.lower() else "not_found"
         return NotFoundError(message, code=found)
-    if status == 429:
+    if status == 429 or (status == 400 and detail.lower().startswith("too many requests")):
+        # Dify's per-app concurrency limit is a ValueError: a 400 invalid_param "Too many requests..." on some builds
         return RateLimitError(message, code="rate_limit_exceeded")
     if status >= 500:
         return ServerError(message, code=code)

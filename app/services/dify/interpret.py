@@ -5,9 +5,10 @@ apps, and `/completion-messages`); `WorkflowInterpreter` reads `/workflows/run`.
 """
 
 import json
-from typing import Any
+import re
+from typing import Any, Final
 
-from app.errors import GatewayError, InvalidRequestError, UpstreamError
+from app.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamError
 from app.schemas.dify import (
     AgentMessageEvent,
     BaseEvent,
@@ -15,6 +16,7 @@ from app.schemas.dify import (
     DifyUsage,
     ErrorBody,
     ErrorEvent,
+    HumanInputRequiredEvent,
     MessageEndEvent,
     MessageEvent,
     MessageFileEvent,
@@ -48,9 +50,35 @@ def usage_from_dify(usage: DifyUsage | None) -> Usage:
     return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
 
 
-def paused() -> GatewayError:
-    return UpstreamError(
-        "Dify: the workflow paused for human input, which this API cannot give", code="workflow_paused"
+PAUSED_NOTICE: Final = "[The app is waiting for input before it can go on; it cannot be given through this API:]\n\n"
+_FORM_FIELD = re.compile(r"\{\{#\$output\.(\w+)#\}\}")
+_STOPPED = "Aborted: User requested stop"  # Dify 1.15 reports a stopped run as failed, with this error
+
+
+def paused(forms: list[str]) -> list[AnswerEvent]:
+    """A run that waits for a human (Dify 1.12+ human input): its form is the answer, with a notice, never an empty
+    `stop`. The form's fields (`{{#$output.comment#}}`) are shown by name."""
+    text = PAUSED_NOTICE + "\n\n".join(_FORM_FIELD.sub(r"[\1]", form) for form in forms if form).rstrip()
+    return [TextDelta(text), Finished(usage=Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0))]
+
+
+def never_ran(data: WorkflowRunData) -> bool:
+    """Dify 1.12+ validates a run's inputs in its worker: a refused input is a run that never ran a step."""
+    return data.status == "failed" and data.total_steps == 0 and not data.created_by
+
+
+def run_failure(data: WorkflowRunData) -> GatewayError:
+    detail = data.error or "the workflow failed"
+    if data.status == "stopped" or detail.startswith(_STOPPED):
+        return UpstreamError("Dify: the run was stopped", code="workflow_stopped")
+    if never_ran(data):
+        return InvalidRequestError(f"Dify: {detail}", code="invalid_param")
+    return UpstreamError(f"Dify: the workflow failed: {detail}", code="workflow_failed")
+
+
+def replaced(expected: str) -> GatewayError:
+    return NotFoundError(
+        f"Dify no longer knows conversation `{expected}` (it started a new one)", code="conversation_not_found"
     )
 
 
@@ -61,12 +89,14 @@ def incomplete() -> GatewayError:
 class _Interpreter:
     """The loop every interpreter shares: keep-alives, the task id, and no event read past the terminal one."""
 
-    __slots__ = ("conversation_id", "over", "task_id")
+    __slots__ = ("_forms", "abandoned", "conversation_id", "over", "task_id")
 
     def __init__(self) -> None:
         self.over = False
+        self.abandoned = False  # over for the client, though Dify's task still runs (stop it)
         self.task_id: str | None = None
         self.conversation_id: str | None = None
+        self._forms: list[str] = []  # the forms of human_input_required, shown if the run pauses
 
     def feed(self, events: list[BaseEvent | None]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
@@ -84,6 +114,14 @@ class _Interpreter:
     def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
         raise NotImplementedError
 
+    def _human_input(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        """A run (chatflow or workflow) that waits for a human: its form, then the pause that ends the stream."""
+        if isinstance(event, HumanInputRequiredEvent):
+            self._forms.append(event.data.form_content if event.data else "")
+        elif isinstance(event, WorkflowPausedEvent):
+            self.over = True
+            out += paused(self._forms)
+
     def _error(self, event: ErrorEvent) -> Failed:
         self.over = True
         return Failed(
@@ -96,27 +134,35 @@ class ChatInterpreter(_Interpreter):
     `error` at the end. After `agent_message` deltas (the New Agent of Dify 1.16) a closing `message` repeats the
     whole answer: only what it adds is shown."""
 
-    __slots__ = ("_agent_text", "_named", "workflow_error")
+    __slots__ = ("_agent_text", "_expected", "_named", "workflow_failure")
 
-    def __init__(self) -> None:
+    def __init__(self, expected_conversation: str | None = None) -> None:
         super().__init__()
+        self._expected = expected_conversation  # the conversation continued: Dify 1.15 may silently start another
         self._named = False
         self._agent_text: list[str] | None = None  # the agent_message text so far, once one was seen
-        self.workflow_error: str | None = None  # a chatflow's failed workflow, reported if no error event follows
+        self.workflow_failure: WorkflowRunData | None = None  # a chatflow's failed run, if no error event follows
 
-    def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
-        if not self._named and event.message_id:
-            self._named = True
-            self.conversation_id = event.conversation_id
+    def _name(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        """The first event that names the run. A continued conversation Dify 1.15 silently replaced (an unknown id
+        starts a new one) is refused: an answer without the history is never shown, and its task is stopped."""
+        self._named = True
+        self.conversation_id = event.conversation_id
+        if self._expected is not None and event.conversation_id and event.conversation_id != self._expected:
+            self.over = self.abandoned = True
+            out.append(Failed(replaced(self._expected)))
+        else:
             out.append(
                 Started(conversation_id=event.conversation_id, message_id=event.message_id, created=event.created_at)
             )
+
+    def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        if not self._named and event.message_id:
+            self._name(event, out)
+            if self.over:
+                return
         if isinstance(event, AgentMessageEvent):
-            if event.answer:
-                if self._agent_text is None:
-                    self._agent_text = []
-                self._agent_text.append(event.answer)
-                out.append(TextDelta(event.answer))
+            self._agent_delta(event.answer, out)
         elif isinstance(event, MessageEvent):
             self._message(event.answer, out)
         elif isinstance(event, MessageFileEvent):
@@ -128,11 +174,29 @@ class ChatInterpreter(_Interpreter):
             out.append(Finished(usage=usage_from_dify(event.metadata.usage if event.metadata else None)))
         elif isinstance(event, ErrorEvent):
             out.append(self._error(event))
-        elif isinstance(event, WorkflowFinishedEvent) and event.data is not None and event.data.status == "failed":
-            self.workflow_error = event.data.error or "the workflow failed"
-        elif isinstance(event, WorkflowPausedEvent):  # a chatflow waiting for a human (Dify 1.15): it ends here
+        elif isinstance(event, WorkflowFinishedEvent):
+            self._workflow_finished(event.data, out)
+        else:
+            self._human_input(event, out)
+
+    def _agent_delta(self, answer: str, out: list[AnswerEvent]) -> None:
+        if answer:
+            if self._agent_text is None:
+                self._agent_text = []
+            self._agent_text.append(answer)
+            out.append(TextDelta(answer))
+
+    def _workflow_finished(self, data: WorkflowRunData | None, out: list[AnswerEvent]) -> None:
+        """A chatflow's run. Failed before it named the conversation, having run no step: a refused input (Dify
+        1.12+ validates in its worker), the client's error. Failed later: reported at the end, if no error event
+        follows (Dify 1.15 sends none)."""
+        if data is None or data.status != "failed":
+            return
+        if never_ran(data) and not self._named:
             self.over = True
-            out.append(Failed(paused()))
+            out.append(Failed(run_failure(data)))
+        else:
+            self.workflow_failure = data
 
     def _message(self, answer: str, out: list[AnswerEvent]) -> None:
         if not answer:
@@ -159,6 +223,8 @@ class ChatInterpreter(_Interpreter):
         self.over = True
         self.task_id = message.task_id
         self.conversation_id = message.conversation_id
+        if self._expected is not None and message.conversation_id and message.conversation_id != self._expected:
+            return [Failed(replaced(self._expected))]  # (the run is over: nothing to stop)
         batch: list[AnswerEvent] = [
             Started(
                 conversation_id=message.conversation_id,
@@ -166,6 +232,8 @@ class ChatInterpreter(_Interpreter):
                 created=message.created_at,
             )
         ]
+        if message.event == "workflow_paused":
+            return batch + paused([r.form_content or "" for r in (message.data.reasons if message.data else [])])
         if message.answer:
             batch.append(TextDelta(message.answer))
         batch.append(Finished(usage=usage_from_dify(message.metadata.usage if message.metadata else None)))
@@ -174,9 +242,8 @@ class ChatInterpreter(_Interpreter):
     def close(self) -> list[AnswerEvent]:
         if self.over:
             return []
-        if self.workflow_error is not None:
-            error = UpstreamError(f"Dify: the workflow failed: {self.workflow_error}", code="workflow_failed")
-            return [Failed(error)]
+        if self.workflow_failure is not None:
+            return [Failed(run_failure(self.workflow_failure))]
         return [Failed(incomplete())]
 
 
@@ -200,7 +267,6 @@ def workflow_output(outputs: dict[str, Any] | None, key: str | None) -> str:
 
 
 _ANSWER_NAMES = ("answer", "result", "output", "text")
-_STOPPED = "Aborted: User requested stop"  # Dify 1.15 reports a stopped run as failed, with this error
 
 
 class WorkflowInterpreter(_Interpreter):
@@ -233,27 +299,20 @@ class WorkflowInterpreter(_Interpreter):
         elif isinstance(event, WorkflowFinishedEvent):
             out += self._started(event.workflow_run_id, event.created_at)
             out += self.finish(event.data or WorkflowRunData())
-        elif isinstance(event, WorkflowPausedEvent):
-            self.over = True
-            out.append(Failed(paused()))
         elif isinstance(event, ErrorEvent):
             out.append(self._error(event))
+        else:
+            self._human_input(event, out)
 
     def finish(self, data: WorkflowRunData) -> list[AnswerEvent]:
         self.over = True
-        status, detail = data.status, data.error or "the workflow failed"
-        if status in ("succeeded", "partial-succeeded"):
+        if data.status in ("succeeded", "partial-succeeded"):
             text = "" if self._streamed else workflow_output(data.outputs, self._output_key)
             usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=data.total_tokens)
             return [TextDelta(text), Finished(usage=usage)] if text else [Finished(usage=usage)]
-        if status == "stopped" or detail.startswith(_STOPPED):
-            return [Failed(UpstreamError("Dify: the workflow was stopped", code="workflow_stopped"))]
-        if status == "failed" and data.total_steps == 0 and not data.created_by:
-            # Dify 1.15 validates inputs in its worker: a bad input arrives as a run that never ran a step
-            return [Failed(InvalidRequestError(f"Dify: {detail}", code="invalid_param"))]
-        if status == "paused":
-            return [Failed(paused())]
-        return [Failed(UpstreamError(f"Dify: the workflow failed: {detail}", code="workflow_failed"))]
+        if data.status == "paused":
+            return paused([r.form_content or "" for r in data.reasons or []])
+        return [Failed(run_failure(data))]
 
     def read_blocking(self, answer: WorkflowRunAnswer) -> list[AnswerEvent]:
         self.task_id = answer.task_id

@@ -254,9 +254,13 @@ def test_an_ignored_event_with_an_unexpected_field_type_does_not_break_the_strea
     assert node.task_id == "t"
 
 
-def test_a_chatflow_paused_for_a_human_is_failed_not_incomplete() -> None:
-    paused = event({"event": "workflow_paused", **ENVELOPE, "data": {"status": "paused"}})
-    out, interpreter = interpret([paused])
-    assert isinstance(out[-1], Failed)
-    assert out[-1].error.code == "workflow_paused"
+def test_a_chatflow_paused_for_a_human_shows_its_form_then_finishes() -> None:
+    form = event(
+        {"event": "human_input_required", **ENVELOPE, "data": {"form_content": "Approve?\n\n{{#$output.comment#}}"}}
+    )
+    pause = event({"event": "workflow_paused", **ENVELOPE, "data": {"reasons": []}})
+    out, interpreter = interpret([form, pause])
+    assert answer_text(out).endswith("Approve?\n\n[comment]")
+    assert answer_text(out).startswith("[The app is waiting for input")
+    assert isinstance(out[-1], Finished)
     assert interpreter.over

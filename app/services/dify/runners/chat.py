@@ -33,7 +33,7 @@ class ChatRunner:
             files=run.files,
             auto_generate_name=run.auto_generate_name,
         )
-        interpreter = ChatInterpreter()
+        interpreter = ChatInterpreter(expected_conversation=run.conversation_id)
         if not streaming:
             message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
             return AnswerStream.complete(interpreter, interpreter.read_blocking(message))

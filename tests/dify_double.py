@@ -66,6 +66,11 @@ class DifyDouble:
     conversations: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (key, user)
     fail_info: set[str] = field(default_factory=set)  # keys whose /info answers 500
     url: str = ""  # set by whoever serves it
+    generation: str = "0.15.3"  # or "1.15": current Dify's behaviour where it differs (see dify-current.md)
+
+    @property
+    def current(self) -> bool:
+        return self.generation != "0.15.3"
 
     def __post_init__(self) -> None:
         self._by_key = {app.key: app for app in self.apps}
@@ -127,7 +132,7 @@ class DifyDouble:
                 await self._json(send, 500, {"code": "internal_server_error", "message": "boom", "status": 500})
                 return
             info: dict[str, Any] = {"name": app.name, "description": app.description, "tags": []}
-            if app.report_mode:
+            if app.report_mode or self.current:  # current Dify reports every app's mode
                 info["mode"] = app.mode
             await self._json(send, 200, info)
         elif method == "GET" and path == "/v1/parameters":
@@ -200,9 +205,16 @@ class DifyDouble:
         if app.mode == "agent" and body.get("response_mode") == "blocking":
             await self._json(send, *_recorded_error("dify-1.15/agent-err-blocking"))
             return
-        missing = [name for name in app.required_inputs if not (body.get("inputs") or {}).get(name)]
+        missing = [n for n in app.required_inputs if not str((body.get("inputs") or {}).get(n) or "").strip()]
         if missing and not body.get("conversation_id"):
             message = f"{missing[0]} is required in input form"
+            if self.current and app.mode == "advanced-chat" and streaming:  # validated in the worker: HTTP 200
+                await self._events_only(send, [_never_ran(message)])
+            else:
+                await self._json(send, 400, {"code": "invalid_param", "message": message, "status": 400})
+            return
+        if "[busy]" in body["query"]:  # the per-app concurrency limit, a ValueError in Dify: 400 invalid_param
+            message = "Too many requests. Please try again later. The current maximum concurrent requests allowed for app is 1."
             await self._json(send, 400, {"code": "invalid_param", "message": message, "status": 400})
             return
         query: str = body["query"]
@@ -212,7 +224,11 @@ class DifyDouble:
         conversation_id = body.get("conversation_id") or ""
         if conversation_id:
             owner = self.conversations.get(conversation_id)
-            if owner != (app.key, body["user"]):
+            if owner != (app.key, body["user"]) and self.current and app.mode == "advanced-chat":
+                # current Dify: an unknown chatflow conversation silently becomes a new one (no error)
+                conversation_id = str(uuid.uuid4())
+                self.conversations[conversation_id] = (app.key, body["user"])
+            elif owner != (app.key, body["user"]):
                 await self._json(send, *_recorded_error("chat-err-unknown-conversation"))
                 return
         else:
@@ -249,7 +265,13 @@ class DifyDouble:
             "created_at": int(time.time()),
         }
         chunks = _answer_chunks(query)
-        if streaming:
+        if "[pause]" in query and app.mode == "advanced-chat":  # waits for a human (Dify 1.12+)
+            trace = load(f"dify-1.15/advanced-chat-hitl-{'streaming' if streaming else 'blocking'}")
+            if streaming:
+                await self._events_only(send, [_with_ids(e, ids) for e in trace.events()])
+            else:
+                await self._json(send, 200, {**trace.json(), "conversation_id": ids["conversation_id"]})
+        elif streaming:
             await self._stream(app, ids, query, chunks, send)
         else:
             await self._json(send, 200, self._blocking(app, ids, "".join(chunks)))
@@ -258,7 +280,7 @@ class DifyDouble:
 
     async def _run(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
         query = (body.get("inputs") or {}).get("query")
-        missing = [name for name in app.required_inputs if not (body.get("inputs") or {}).get(name)]
+        missing = [n for n in app.required_inputs if not str((body.get("inputs") or {}).get(n) or "").strip()]
         if not query or missing:
             await self._json(send, *_recorded_error(f"{app.mode}-err-missing-input"))
             return
@@ -285,6 +307,11 @@ class DifyDouble:
             recorded.update(answer="".join(chunks), created_at=ids["created_at"])
             await self._json(send, 200, recorded)
 
+    async def _events_only(self, send: Send, events: list[dict[str, Any]]) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        body = b"event: ping\n\n" + b"".join(b"data: " + dumps(e) + b"\n\n" for e in events)
+        await send({"type": "http.response.body", "body": body})
+
     def _blocking(self, app: DifyAppDouble, ids: dict[str, Any], answer: str) -> dict[str, Any]:
         recorded: dict[str, Any] = load(
             "advanced-chat-blocking" if app.mode == "advanced-chat" else "chat-blocking"
@@ -301,6 +328,8 @@ class DifyDouble:
                 "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
             }
         )
+        if self.current and app.mode in ("advanced-chat", "workflow"):  # run in a worker: a keep-alive comes first
+            await send({"type": "http.response.body", "body": b"event: ping\n\n", "more_body": True})
         slow = "[slow]" in query
         delay = self.slow_delay if slow else self.chunk_delay
         last_ping = time.monotonic()
@@ -357,6 +386,13 @@ class DifyDouble:
                 continue
             out.append(event)
         return out
+
+
+def _never_ran(message: str) -> dict[str, Any]:
+    """Current Dify's refused input: a run that never ran a step, named by no conversation or message."""
+    run = str(uuid.uuid4())
+    data: dict[str, Any] = {"status": "failed", "error": message, "outputs": None, "total_steps": 0, "created_by": {}}
+    return {"event": "workflow_finished", "task_id": run, "workflow_run_id": run, "data": data}
 
 
 def _text_of(payload: dict[str, Any]) -> str:

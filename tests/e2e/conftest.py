@@ -33,9 +33,10 @@ APPS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def dify() -> Iterator[DifyDouble]:
-    double = DifyDouble(apps=APPS, slow_delay=0.2)
+@pytest.fixture(scope="session", params=["0.15.3", "1.15"])
+def dify(request: pytest.FixtureRequest) -> Iterator[DifyDouble]:
+    """The Dify double, as each generation behaves (the e2e tests run against both)."""
+    double = DifyDouble(apps=APPS, slow_delay=0.2, generation=request.param)
     with ServerThread(double) as server:
         double.url = server.url
         yield double

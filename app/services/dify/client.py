@@ -96,7 +96,7 @@ class DifyClient:
     """Requests go straight to the pooled transport: the AsyncClient layer above it (redirects, cookies, auth
     flows, URL merging) does nothing this gateway needs, and costs a large share of a request's CPU."""
 
-    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls")
+    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls", "version")
 
     def __init__(self, transport: httpx.AsyncBaseTransport, base_url: str, timeout: httpx.Timeout) -> None:
         self._transport = transport
@@ -104,6 +104,7 @@ class DifyClient:
         self._extensions = {"timeout": timeout.as_dict()}
         self._headers: dict[str, dict[str, str]] = {}
         self._urls: dict[str, httpx.URL] = {}
+        self.version: str | None = None  # Dify's `X-Version`, logged once when first seen
 
     def _auth(self, key: str) -> dict[str, str]:
         """Headers for a JSON POST, built once per key."""
@@ -143,6 +144,9 @@ class DifyClient:
 
     async def _send(self, request: httpx.Request) -> Answer:
         response = await self._open(request)
+        if self.version is None and "x-version" in response.headers:
+            self.version = response.headers["x-version"]
+            logger.info("Dify answers", extra={"dify_version": self.version, "dify_api_base": self._base})
         with _transport_errors(self._base):
             return Answer(response.status_code, await read_body(response))
 

@@ -205,3 +205,16 @@ async def test_aiohttp_errors_map_to_the_most_specific_httpx_class(error: Except
     transport._session = _FailingSession(error)  # type: ignore[assignment]
     with pytest.raises(expected):
         await transport.handle_async_request(httpx.Request("POST", "http://dify.test/v1/chat-messages", content=b"{}"))
+
+
+async def test_difys_version_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    info = load("dify-1.15/chat-info")
+    transport = ScriptedTransport(
+        *(httpx.Response(200, headers={"X-Version": "1.15.0"}, content=info.body) for _ in range(3))
+    )
+    client = _client(transport)
+    with caplog.at_level("INFO", logger="opendify.dify"):
+        for _ in range(3):
+            await client.info("app-key")
+    assert client.version == "1.15.0"
+    assert [r.__dict__.get("dify_version") for r in caplog.records if r.name == "opendify.dify"] == ["1.15.0"]

@@ -162,3 +162,51 @@ def test_the_concurrency_limit_reported_as_invalid_param_is_a_429() -> None:
     assert error.status_code == 429
     assert error.code == "rate_limit_exceeded"
     assert json.dumps(error.message)
+
+
+def _recorded_answers() -> list[str]:
+    """Every successful 1.15 answer of the modes the gateway serves (moderation, files, pauses: their own tests)."""
+    from tests.traces import TRACES  # noqa: PLC0415
+
+    names = []
+    for path in sorted((TRACES / "dify-1.15").glob("*.txt")):
+        name = path.name.removesuffix(".txt")
+        kind = name.split("-err-")[0]
+        if name.endswith(".request") or "-err-" in name or not name.endswith(("streaming", "blocking", "think")):
+            continue
+        if any(word in name for word in ("moderation", "file", "hitl", "stopped", "loop", "inputs", "unicode")):
+            continue
+        if load(f"dify-1.15/{name}").status == 200 and kind.split("-")[0] in ("chat", "advanced", "agent", "completion"):
+            names.append(name)
+    return names
+
+
+def _mode_of(name: str) -> str:
+    for mode in ("advanced-chat", "agent-chat", "completion", "chat", "agent"):
+        if name.startswith(mode + "-"):
+            return mode
+    raise ValueError(name)
+
+
+def test_the_recorded_answers_are_found() -> None:
+    assert len(_recorded_answers()) >= 15
+
+
+@pytest.mark.parametrize("name", _recorded_answers())
+async def test_every_recorded_current_answer_replays(dify: HTTPXMock, name: str) -> None:
+    trace = load(f"dify-1.15/{name}")
+    mode = _mode_of(name)
+    stream = trace.headers["content-type"].startswith("text/event-stream")
+    reply(dify, trace, mode)
+    async with modes_client(dify, "dify-1.15/", (mode,)) as client:
+        response = await ask(client, mode, "Hello", stream=stream)
+    assert response.status_code == 200, response.text
+    if stream:
+        text, payloads = streamed(response)
+        assert payloads[-1]["choices"][0]["finish_reason"] == "stop"
+        assert response.text.rstrip().endswith("[DONE]")
+        expected = "".join(e.get("answer") or "" for e in trace.events() if e["event"] in ("message", "agent_message"))
+    else:
+        text = response.json()["choices"][0]["message"]["content"]
+        expected = trace.json()["answer"]
+    assert text == expected != ""  # what the app answered reached the client, whole and once

@@ -174,9 +174,14 @@ def _recorded_answers() -> list[str]:
         kind = name.split("-err-")[0]
         if name.endswith(".request") or "-err-" in name or not name.endswith(("streaming", "blocking", "think")):
             continue
-        if any(word in name for word in ("moderation", "file", "hitl", "stopped", "loop", "inputs", "unicode")):
+        if any(word in name for word in ("moderation", "file", "hitl", "stopped", "inputs")):
             continue
-        if load(f"dify-1.15/{name}").status == 200 and kind.split("-")[0] in ("chat", "advanced", "agent", "completion"):
+        if load(f"dify-1.15/{name}").status == 200 and kind.split("-")[0] in (
+            "chat",
+            "advanced",
+            "agent",
+            "completion",
+        ):
             names.append(name)
     return names
 
@@ -210,3 +215,25 @@ async def test_every_recorded_current_answer_replays(dify: HTTPXMock, name: str)
         text = response.json()["choices"][0]["message"]["content"]
         expected = trace.json()["answer"]
     assert text == expected != ""  # what the app answered reached the client, whole and once
+
+
+@pytest.mark.parametrize("name", ["chat-moderation-output-streaming", "advanced-chat-moderation-output-streaming"])
+async def test_output_moderation_on_current_dify_shows_the_replacement(dify: HTTPXMock, name: str) -> None:
+    trace = load(f"dify-1.15/{name}")
+    replacement = next(e["answer"] for e in trace.events() if e["event"] == "message_replace")
+    mode = _mode_of(name)
+    reply(dify, trace, mode)
+    async with modes_client(dify, "dify-1.15/", (mode,)) as client:
+        response = await ask(client, mode, "Hello", stream=True)
+    text, _ = streamed(response)
+    assert text.endswith("[The app's moderation replaced this answer:]\n" + replacement)
+
+
+@pytest.mark.parametrize("name", ["chat-moderation-output-blocking", "advanced-chat-moderation-input-blocking"])
+async def test_moderation_on_current_dify_in_blocking_answers(dify: HTTPXMock, name: str) -> None:
+    trace = load(f"dify-1.15/{name}")
+    mode = _mode_of(name)
+    reply(dify, trace, mode)
+    async with modes_client(dify, "dify-1.15/", (mode,)) as client:
+        response = await ask(client, mode, "Hello", stream=False)
+    assert response.json()["choices"][0]["message"]["content"] == trace.json()["answer"]

@@ -6,9 +6,8 @@ import msgspec
 from app.config import AppMode
 from app.schemas.dify import BlockingMessage, ChatMessageRequest
 from app.services.answer import AnswerStream
-from app.services.dify.client import DifyClient
 from app.services.dify.interpret import ChatInterpreter
-from app.services.dify.runners.base import RunInput, open_run
+from app.services.dify.runners.base import DifyRunner, RunInput
 from app.services.registry import DifyApp
 
 STREAM_ONLY: frozenset[AppMode | None] = frozenset({"agent-chat", "agent"})
@@ -16,11 +15,8 @@ _PATH = "/chat-messages"
 _answer = msgspec.json.Decoder(BlockingMessage)
 
 
-class ChatRunner:
-    __slots__ = ("_dify",)
-
-    def __init__(self, dify: DifyClient) -> None:
-        self._dify = dify
+class ChatRunner(DifyRunner):
+    __slots__ = ()
 
     async def run(self, app: DifyApp, run: RunInput, *, stream: bool) -> AnswerStream:
         streaming = stream or app.mode in STREAM_ONLY
@@ -33,16 +29,14 @@ class ChatRunner:
             files=run.files,
             auto_generate_name=run.auto_generate_name,
         )
-        interpreter = ChatInterpreter(expected_conversation=run.conversation_id)
-        if not streaming:
-            message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
-            return AnswerStream.complete(interpreter, interpreter.read_blocking(message))
-        return await open_run(
-            self._dify,
+        return await self._start(
             app,
             run,
-            interpreter,
+            ChatInterpreter(expected_conversation=run.conversation_id),
+            request,
+            stream=streaming,
             path=_PATH,
-            request=request,
+            answer=_answer,
+            read_blocking=ChatInterpreter.read_blocking,
             stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
         )

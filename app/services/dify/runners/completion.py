@@ -4,20 +4,16 @@ import msgspec
 
 from app.schemas.dify import BlockingMessage, CompletionMessageRequest
 from app.services.answer import AnswerStream
-from app.services.dify.client import DifyClient
 from app.services.dify.interpret import ChatInterpreter
-from app.services.dify.runners.base import RunInput, open_run
+from app.services.dify.runners.base import DifyRunner, RunInput
 from app.services.registry import DifyApp
 
 _PATH = "/completion-messages"
 _answer = msgspec.json.Decoder(BlockingMessage)
 
 
-class CompletionRunner:
-    __slots__ = ("_dify",)
-
-    def __init__(self, dify: DifyClient) -> None:
-        self._dify = dify
+class CompletionRunner(DifyRunner):
+    __slots__ = ()
 
     async def run(self, app: DifyApp, run: RunInput, *, stream: bool) -> AnswerStream:
         request = CompletionMessageRequest(
@@ -26,16 +22,14 @@ class CompletionRunner:
             response_mode="streaming" if stream else "blocking",
             files=run.files,
         )
-        interpreter = ChatInterpreter()  # the same message events as a chat, without a conversation
-        if not stream:
-            message = await self._dify.run_blocking(app.key, _PATH, request, _answer)
-            return AnswerStream.complete(interpreter, interpreter.read_blocking(message))
-        return await open_run(
-            self._dify,
+        return await self._start(
             app,
             run,
-            interpreter,
+            ChatInterpreter(),  # the same message events as a chat, without a conversation
+            request,
+            stream=stream,
             path=_PATH,
-            request=request,
+            answer=_answer,
+            read_blocking=ChatInterpreter.read_blocking,
             stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
         )

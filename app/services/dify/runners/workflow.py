@@ -5,20 +5,16 @@ import msgspec
 
 from app.schemas.dify import WorkflowRunAnswer, WorkflowRunRequest
 from app.services.answer import AnswerStream
-from app.services.dify.client import DifyClient
 from app.services.dify.interpret import WorkflowInterpreter
-from app.services.dify.runners.base import RunInput, open_run
+from app.services.dify.runners.base import DifyRunner, RunInput
 from app.services.registry import DifyApp
 
 _PATH = "/workflows/run"
 _answer = msgspec.json.Decoder(WorkflowRunAnswer)
 
 
-class WorkflowRunner:
-    __slots__ = ("_dify",)
-
-    def __init__(self, dify: DifyClient) -> None:
-        self._dify = dify
+class WorkflowRunner(DifyRunner):
+    __slots__ = ()
 
     async def run(self, app: DifyApp, run: RunInput, *, stream: bool) -> AnswerStream:
         request = WorkflowRunRequest(
@@ -27,16 +23,14 @@ class WorkflowRunner:
             response_mode="streaming" if stream else "blocking",
             files=run.files,
         )
-        interpreter = WorkflowInterpreter(app.output_key)
-        if not stream:
-            answer = await self._dify.run_blocking(app.key, _PATH, request, _answer)
-            return AnswerStream.complete(interpreter, interpreter.read_blocking(answer))
-        return await open_run(
-            self._dify,
+        return await self._start(
             app,
             run,
-            interpreter,
+            WorkflowInterpreter(app.output_key),
+            request,
+            stream=stream,
             path=_PATH,
-            request=request,
+            answer=_answer,
+            read_blocking=WorkflowInterpreter.read_blocking,
             stop_path=lambda task_id: f"/workflows/tasks/{task_id}/stop",
         )

@@ -58,6 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections: int = 2048
     shutdown_grace: float = 30.0
     workers: int = 1
+    reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
 
     @property
     def auth_required(self) -> bool:
@@ -224,6 +225,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_CONNECTIONS": ("max_connections", _positive_int),
     "SHUTDOWN_GRACE": ("shutdown_grace", _non_negative_float),
     "WEB_CONCURRENCY": ("workers", _positive_int),
+    "REASONING_MODE": ("reasoning_mode", _choice("separate", "inline", "strip")),
 }
 
 

@@ -4,7 +4,8 @@ Events are the recorded ones (tests/fixtures/traces) with fresh ids and the stan
 model answered `Echo: <query>` in chunks of about three words, and so does this one. Triggers in the query, as
 with the recorded model: `[fail]` (model failure, as recorded), `[slow]` (0.5 s a chunk, pings). Triggers only
 this double knows: `[http500]`, `[http429]`, `[truncate]` (stream ends without its terminal event),
-`[drop]` (connection dropped mid-stream), `[chunks=N]` (N content chunks; for the benchmark).
+`[drop]` (connection dropped mid-stream), `[chunks=N]` (N content chunks; for the benchmark), `[think]` (a
+`<think>` block first, split mid-tag), `[pause]` (a chatflow waiting for human input), `[busy]` (the concurrency limit).
 """
 
 import asyncio
@@ -422,7 +423,10 @@ def _answer_chunks(query: str) -> list[str]:
     if many:
         return [f"tok{i} " for i in range(int(many.group(1)))]
     words = f"Echo: {query}".split(" ")
-    return [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
+    chunks = [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
+    if "[think]" in query:  # a reasoning model, its thinking tagged in the answer (graphon's default), split mid-tag
+        chunks = ["<thi", "nk>pondering about ", "it</th", "ink>\n\n", *chunks]
+    return chunks
 
 
 class ServerThread:

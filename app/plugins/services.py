@@ -64,7 +64,13 @@ class ServicesPlugin(InitPlugin):
         drain = StreamDrain(settings.shutdown_grace)
         app.state.stream_drain = drain  # the server's protocol starts it at shutdown (app.server)
         app.state.chat_service = ChatService(
-            dify, registry, tracker, settings.conversation_mode, raw_user=settings.dify_raw_user, drain=drain
+            dify,
+            registry,
+            tracker,
+            settings.conversation_mode,
+            raw_user=settings.dify_raw_user,
+            drain=drain,
+            reasoning=settings.reasoning_mode,
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:

@@ -31,6 +31,12 @@ class TextDelta(msgspec.Struct, frozen=True):
     text: str
 
 
+class ReasoningDelta(msgspec.Struct, frozen=True):
+    """The model's reasoning, shown apart from the answer (`reasoning_content`)."""
+
+    text: str
+
+
 class Replaced(msgspec.Struct, frozen=True):
     """The app's moderation replaced the whole answer with `text`."""
 
@@ -50,7 +56,8 @@ class Failed(msgspec.Struct, frozen=True):
     error: GatewayError
 
 
-AnswerEvent = Started | TextDelta | Replaced | Keepalive | Finished | Failed
+AnswerEvent = Started | TextDelta | ReasoningDelta | Replaced | Keepalive | Finished | Failed
+Tap = Callable[[list[AnswerEvent]], list[AnswerEvent]]  # a step between the run and the encoder (reasoning.py)
 KEEPALIVE = Keepalive()
 
 
@@ -74,7 +81,7 @@ class AnswerStream:
     """One Dify run's answer. Consume it or close it: `aclose()` closes Dify's response and, unless the run is over
     (a terminal event was seen, or Dify ended the stream), stops the Dify task, so it does not run (and bill) on."""
 
-    __slots__ = ("_batch", "_closed", "_exhausted", "_interpreter", "_response", "_source", "_stop")
+    __slots__ = ("_batch", "_closed", "_exhausted", "_interpreter", "_response", "_source", "_stop", "_tap")
 
     def __init__(
         self,
@@ -92,6 +99,11 @@ class AnswerStream:
         self._batch = batch  # a blocking answer: one batch, already complete
         self._exhausted = False
         self._closed = False
+        self._tap: Tap | None = None
+
+    def tap(self, step: Tap) -> None:
+        """Pass every batch through `step` before it reaches the consumer."""
+        self._tap = step
 
     @classmethod
     def complete(cls, interpreter: Interpreter, batch: list[AnswerEvent]) -> "AnswerStream":
@@ -108,8 +120,11 @@ class AnswerStream:
         return (interpreter.over and not interpreter.abandoned) or self._exhausted
 
     async def __aiter__(self) -> AsyncIterator[list[AnswerEvent]]:
+        tap = self._tap
         if self._batch is not None:
             batch, self._batch = self._batch, []
+            if tap is not None:
+                batch = tap(batch)
             if batch:
                 yield batch
             return
@@ -118,12 +133,16 @@ class AnswerStream:
         interpreter = self._interpreter
         async for raw in self._source:
             events = interpreter.feed(raw)
+            if tap is not None and events:
+                events = tap(events)
             if events:
                 yield events
             if interpreter.over:
                 return
         self._exhausted = True  # Dify closed the stream: its task is over
         tail = interpreter.close()
+        if tap is not None and tail:
+            tail = tap(tail)
         if tail:
             yield tail
 
@@ -146,6 +165,7 @@ class Answer(msgspec.Struct, kw_only=True):
     """A whole answer: what non-streaming surfaces are built from."""
 
     text: str
+    reasoning: str = ""
     usage: Usage
     conversation_id: str | None
     message_id: str | None
@@ -156,6 +176,7 @@ class Answer(msgspec.Struct, kw_only=True):
 async def collect(stream: AnswerStream) -> Answer:
     """Read a run to its end; a failure Dify reported is raised (a real HTTP error, nothing was sent)."""
     parts: list[str] = []
+    reasoning: list[str] = []
     started: Started | None = None
     finished: Finished | None = None
     try:
@@ -164,6 +185,8 @@ async def collect(stream: AnswerStream) -> Answer:
                 match event:
                     case TextDelta(text=text):
                         parts.append(text)
+                    case ReasoningDelta(text=text):
+                        reasoning.append(text)
                     case Replaced(text=text):
                         parts = [text]
                     case Started():
@@ -178,6 +201,7 @@ async def collect(stream: AnswerStream) -> Answer:
         raise RuntimeError("a run ended without Finished or Failed")
     return Answer(
         text="".join(parts),
+        reasoning="".join(reasoning),
         usage=finished.usage,
         conversation_id=started.conversation_id if started else stream.conversation_id,
         message_id=started.message_id if started else None,

@@ -15,6 +15,7 @@ from app.services.dify.runners import RunInput, Runners
 from app.services.drain import StreamDrain
 from app.services.inputs import Prompt, last_user_index, run_inputs
 from app.services.openai import ChatChunks, chat_completion
+from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
 
@@ -78,9 +79,11 @@ class ChatService:
         *,
         raw_user: bool = False,
         drain: StreamDrain | None = None,
+        reasoning: ReasoningMode = "separate",
     ) -> None:
         self._dify = dify
         self._runners = Runners(dify)
+        self._reasoning: ReasoningMode = reasoning
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -139,6 +142,7 @@ class ChatService:
         )
         remember = self._remember(plan, request.messages)
         stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
+        stream.tap(ThinkSplitter(self._reasoning).feed)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             relay = await open_relay(

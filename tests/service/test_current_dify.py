@@ -1,6 +1,7 @@
 """What current Dify (1.12 to 1.16) really sends, replayed from the Dify 1.15.0 recordings."""
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from tests.traces import load
 pytestmark = pytest.mark.anyio
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
+THINK = re.compile(r"<think>.*?</think>\n*", re.S)
 FLOW = "advanced-chat"
 
 
@@ -214,6 +216,7 @@ async def test_every_recorded_current_answer_replays(dify: HTTPXMock, name: str)
     else:
         text = response.json()["choices"][0]["message"]["content"]
         expected = trace.json()["answer"]
+    expected = THINK.sub("", expected)  # reasoning is delivered apart (REASONING_MODE=separate)
     assert text == expected != ""  # what the app answered reached the client, whole and once
 
 
@@ -237,3 +240,31 @@ async def test_moderation_on_current_dify_in_blocking_answers(dify: HTTPXMock, n
     async with modes_client(dify, "dify-1.15/", (mode,)) as client:
         response = await ask(client, mode, "Hello", stream=False)
     assert response.json()["choices"][0]["message"]["content"] == trace.json()["answer"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "advanced-chat-llm-tagged-streaming-think",
+        "advanced-chat-llm-tagged-blocking-think",
+        "advanced-chat-llm-separated-streaming-think",
+        "advanced-chat-llm-separated-blocking-think",
+    ],
+)
+async def test_reasoning_tagged_or_separated_is_reasoning_content(dify: HTTPXMock, name: str) -> None:
+    trace = load(f"dify-1.15/{name}")
+    stream = name.endswith("streaming-think")
+    reply(dify, trace, FLOW)
+    async with modes_client(dify, "dify-1.15/", (FLOW,)) as client:
+        response = await ask(client, FLOW, "Please think before you answer", stream=stream)
+    if stream:
+        _, payloads = streamed(response)
+        deltas = [p["choices"][0]["delta"] for p in payloads if p.get("choices")]
+        reasoning = "".join(d.get("reasoning_content") or "" for d in deltas)
+        content = "".join(d.get("content") or "" for d in deltas)
+        assert not [d for d in deltas if d.get("reasoning_content") and d.get("content")]  # never both in one delta
+    else:
+        message = response.json()["choices"][0]["message"]
+        reasoning, content = message["reasoning_content"], message["content"]
+    assert reasoning == "pondering"
+    assert content == "Echo: Please think before you answer"

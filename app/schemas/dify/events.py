@@ -81,6 +81,16 @@ class WorkflowPausedEvent(BaseEvent, tag="workflow_paused"):
     data: PausedData | None = None
 
 
+class ReasoningData(msgspec.Struct, kw_only=True):
+    reasoning: str = ""
+
+
+class ReasoningChunkEvent(BaseEvent, tag="reasoning_chunk"):
+    """Dify 1.15+: an LLM node's separated reasoning (`reasoning_format: separated`)."""
+
+    data: ReasoningData | None = None
+
+
 class HumanInputData(msgspec.Struct, kw_only=True):
     form_content: str = ""
 
@@ -123,7 +133,6 @@ IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
         "parallel_branch_started",
         "parallel_branch_finished",
         "agent_log",
-        "reasoning_chunk",
         "tts_message",
         "tts_message_end",
         "human_input_form_filled",
@@ -144,4 +153,5 @@ DifyEvent = (
     | TextReplaceEvent
     | WorkflowPausedEvent
     | HumanInputRequiredEvent
+    | ReasoningChunkEvent
 )

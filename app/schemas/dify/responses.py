@@ -40,6 +40,7 @@ class DifyUsage(msgspec.Struct, kw_only=True):
 
 class MessageMetadata(msgspec.Struct, kw_only=True):
     usage: DifyUsage | None = None
+    reasoning: dict[str, str] | None = None  # Dify 1.15+: separated reasoning by LLM node
 
 
 class PauseReason(msgspec.Struct, kw_only=True):

@@ -60,6 +60,7 @@ class AssistantMessage(msgspec.Struct, kw_only=True):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: None = None
+    reasoning_content: str | msgspec.UnsetType = msgspec.UNSET  # the model's reasoning, when it has some
 
 
 class Choice(msgspec.Struct, kw_only=True):

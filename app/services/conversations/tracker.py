@@ -15,6 +15,7 @@ from collections.abc import Callable
 from app.schemas.openai import ChatMessage
 from app.services.conversations.stores import ConversationStore, StoreUnavailableError
 from app.services.inputs.prompt import message_text
+from app.services.reasoning import without_reasoning
 
 logger = logging.getLogger("opendify.conversations")
 
@@ -38,9 +39,12 @@ def scope_of(client_id: str, model: str, user: str) -> str:
 def history_hash(scope: str, messages: list[ChatMessage], answer: str | None = None) -> str:
     parts = [scope]
     for message in messages:
-        parts += [_ROLE.get(message.role, message.role), message_text(message).strip()]
+        text = message_text(message)
+        if message.role == "assistant":  # reasoning never counts: clients keep, drop or fold it as they like
+            text = without_reasoning(text)
+        parts += [_ROLE.get(message.role, message.role), text.strip()]
     if answer is not None:
-        parts += ["assistant", answer.strip()]
+        parts += ["assistant", without_reasoning(answer).strip()]
     return _digest(*parts)
 
 

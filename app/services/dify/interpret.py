@@ -21,6 +21,7 @@ from app.schemas.dify import (
     MessageEvent,
     MessageFileEvent,
     MessageReplaceEvent,
+    ReasoningChunkEvent,
     TextChunkEvent,
     TextReplaceEvent,
     WorkflowFinishedEvent,
@@ -35,6 +36,7 @@ from app.services.answer import (
     AnswerEvent,
     Failed,
     Finished,
+    ReasoningDelta,
     Replaced,
     Started,
     TextDelta,
@@ -89,7 +91,7 @@ def incomplete() -> GatewayError:
 class _Interpreter:
     """The loop every interpreter shares: keep-alives, the task id, and no event read past the terminal one."""
 
-    __slots__ = ("_forms", "abandoned", "conversation_id", "over", "task_id")
+    __slots__ = ("_forms", "_reasoned", "abandoned", "conversation_id", "over", "task_id")
 
     def __init__(self) -> None:
         self.over = False
@@ -97,6 +99,7 @@ class _Interpreter:
         self.task_id: str | None = None
         self.conversation_id: str | None = None
         self._forms: list[str] = []  # the forms of human_input_required, shown if the run pauses
+        self._reasoned = False  # separated reasoning was streamed (message_end repeats it in its metadata)
 
     def feed(self, events: list[BaseEvent | None]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
@@ -114,9 +117,14 @@ class _Interpreter:
     def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
         raise NotImplementedError
 
-    def _human_input(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
-        """A run (chatflow or workflow) that waits for a human: its form, then the pause that ends the stream."""
-        if isinstance(event, HumanInputRequiredEvent):
+    def _run_event(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        """What chatflows and workflows share: separated reasoning (Dify 1.15+), and a run that waits for a human
+        (its form, then the pause that ends the stream)."""
+        if isinstance(event, ReasoningChunkEvent):
+            if event.data is not None and event.data.reasoning:
+                self._reasoned = True
+                out.append(ReasoningDelta(event.data.reasoning))
+        elif isinstance(event, HumanInputRequiredEvent):
             self._forms.append(event.data.form_content if event.data else "")
         elif isinstance(event, WorkflowPausedEvent):
             self.over = True
@@ -171,13 +179,15 @@ class ChatInterpreter(_Interpreter):
             out.append(Replaced(event.answer))
         elif isinstance(event, MessageEndEvent):
             self.over = True
+            if not self._reasoned and event.metadata is not None and event.metadata.reasoning:
+                out.append(ReasoningDelta("\n\n".join(event.metadata.reasoning.values())))
             out.append(Finished(usage=usage_from_dify(event.metadata.usage if event.metadata else None)))
         elif isinstance(event, ErrorEvent):
             out.append(self._error(event))
         elif isinstance(event, WorkflowFinishedEvent):
             self._workflow_finished(event.data, out)
         else:
-            self._human_input(event, out)
+            self._run_event(event, out)
 
     def _agent_delta(self, answer: str, out: list[AnswerEvent]) -> None:
         if answer:
@@ -234,6 +244,8 @@ class ChatInterpreter(_Interpreter):
         ]
         if message.event == "workflow_paused":
             return batch + paused([r.form_content or "" for r in (message.data.reasons if message.data else [])])
+        if message.metadata is not None and message.metadata.reasoning:
+            batch.append(ReasoningDelta("\n\n".join(message.metadata.reasoning.values())))
         if message.answer:
             batch.append(TextDelta(message.answer))
         batch.append(Finished(usage=usage_from_dify(message.metadata.usage if message.metadata else None)))
@@ -302,7 +314,7 @@ class WorkflowInterpreter(_Interpreter):
         elif isinstance(event, ErrorEvent):
             out.append(self._error(event))
         else:
-            self._human_input(event, out)
+            self._run_event(event, out)
 
     def finish(self, data: WorkflowRunData) -> list[AnswerEvent]:
         self.over = True

@@ -9,7 +9,17 @@ from typing import Final
 import msgspec
 
 from app.schemas.openai import AssistantMessage, ChatCompletion, Choice, Usage
-from app.services.answer import Answer, AnswerEvent, Failed, Finished, Keepalive, Replaced, Started, TextDelta
+from app.services.answer import (
+    Answer,
+    AnswerEvent,
+    Failed,
+    Finished,
+    Keepalive,
+    ReasoningDelta,
+    Replaced,
+    Started,
+    TextDelta,
+)
 from app.services.openai.common import DONE, PING_COMMENT, error_event
 
 REPLACED_NOTICE: Final = "\n\n[The app's moderation replaced this answer:]\n"
@@ -18,7 +28,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class ChunkEncoder:
-    __slots__ = ("_content_prefix", "_head", "role")
+    __slots__ = ("_content_prefix", "_head", "_reasoning_prefix", "role")
 
     _SUFFIX: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
 
@@ -33,10 +43,15 @@ class ChunkEncoder:
             + b',"choices":['
         )
         self._content_prefix = self._head + b'{"index":0,"delta":{"content":'
+        self._reasoning_prefix = self._head + b'{"index":0,"delta":{"reasoning_content":'
         self.role = self._head + b'{"index":0,"delta":{"role":"assistant","content":""' + self._SUFFIX
 
     def content(self, text: str) -> bytes:
         return self._content_prefix + _encode(text) + self._SUFFIX
+
+    def reasoning(self, text: str) -> bytes:
+        """Reasoning is a delta of its own, never beside content (clients read one or the other per chunk)."""
+        return self._reasoning_prefix + _encode(text) + self._SUFFIX
 
     def finish(self, reason: str) -> bytes:
         return self._head + b'{"index":0,"delta":{},"logprobs":null,"finish_reason":' + _encode(reason) + b"}]}\n\n"
@@ -83,6 +98,9 @@ class ChatChunks:
         for event in batch:
             if isinstance(event, TextDelta):
                 parts.append(self._text(event.text))
+            elif isinstance(event, ReasoningDelta):
+                encoder, head = self._open()
+                parts.append(head + encoder.reasoning(event.text))
             elif isinstance(event, Keepalive):
                 parts.append(PING_COMMENT)
             elif isinstance(event, Replaced):
@@ -107,6 +125,12 @@ def chat_completion(answer: Answer, model: str) -> ChatCompletion:
         id=f"chatcmpl-{answer.message_id or ''}",
         created=answer.created,
         model=model,
-        choices=[Choice(index=0, message=AssistantMessage(content=answer.text), finish_reason=answer.reason)],
+        choices=[
+            Choice(
+                index=0,
+                message=AssistantMessage(content=answer.text, reasoning_content=answer.reasoning or msgspec.UNSET),
+                finish_reason=answer.reason,
+            )
+        ],
         usage=answer.usage,
     )

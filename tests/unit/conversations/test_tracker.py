@@ -453,3 +453,10 @@ async def test_a_store_that_recovers_is_used_again_after_retry_after() -> None:
     clock.now += 16
     found = await tracker.find(SCOPE, history)
     assert found is not None and found.conversation_id == "conv-1"
+
+
+def test_reasoning_never_counts_in_a_history() -> None:
+    kept = history_hash(SCOPE, [user("Hi"), assistant("<think>hmm</think>Hello!")])
+    dropped = history_hash(SCOPE, [user("Hi"), assistant("Hello!")])
+    remembered = history_hash(SCOPE, [user("Hi")], "<think>other</think>Hello!")
+    assert kept == dropped == remembered

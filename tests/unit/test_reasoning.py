@@ -1,0 +1,87 @@
+"""The think splitter, fed every split of tagged answers; and reasoning left out of history matching."""
+
+import pytest
+
+from app.schemas.openai import Usage
+from app.services.answer import AnswerEvent, Finished, ReasoningDelta, TextDelta
+from app.services.reasoning import ReasoningMode, ThinkSplitter, without_reasoning
+
+END = Finished(usage=Usage(prompt_tokens=0, completion_tokens=0, total_tokens=0))
+DETAILS = '<details style="color:gray" open> <summary> Thinking... </summary>Let me see.</details>'
+
+CASES = [
+    # (answer as Dify streams it, expected content, expected reasoning)
+    ("<think>pondering</think>Echo: hi", "Echo: hi", "pondering"),
+    ("<think>\nstep 1\nstep 2\n</think>\n\nThe answer.", "The answer.", "\nstep 1\nstep 2\n"),
+    ("Before <think>mid</think>after", "Before after", "mid"),
+    (DETAILS + "\n\nDone.", "Done.", "Let me see."),
+    ("a < b and <thinking about it", "a < b and <thinking about it", ""),
+    ("no tags at all", "no tags at all", ""),
+    ("<think>never closed", "", "never closed"),
+    ("ends with <thi", "ends with <thi", ""),
+    ("<details><summary>Sources</summary>x</details>", "<details><summary>Sources</summary>x</details>", ""),
+]
+
+
+def _run(pieces: list[str], mode: ReasoningMode = "separate") -> tuple[str, str, list[AnswerEvent]]:
+    splitter = ThinkSplitter(mode)
+    out: list[AnswerEvent] = []
+    for piece in pieces:
+        out += splitter.feed([TextDelta(piece)])
+    out += splitter.feed([END])
+    content = "".join(e.text for e in out if isinstance(e, TextDelta))
+    reasoning = "".join(e.text for e in out if isinstance(e, ReasoningDelta))
+    return content, reasoning, out
+
+
+@pytest.mark.parametrize(("answer", "content", "reasoning"), CASES)
+def test_every_split_of_a_tagged_answer_gives_the_same_content_and_reasoning(
+    answer: str, content: str, reasoning: str
+) -> None:
+    for size in range(1, len(answer) + 1):
+        pieces = [answer[i : i + size] for i in range(0, len(answer), size)]
+        assert _run(pieces)[:2] == (content, reasoning), size
+    for cut in range(1, len(answer)):  # and every two-piece split
+        assert _run([answer[:cut], answer[cut:]])[:2] == (content, reasoning), cut
+
+
+def test_an_event_is_never_both_reasoning_and_content() -> None:
+    *_, events = _run(["<think>a", "b</think>c", "d"])
+    for event in events:
+        assert isinstance(event, TextDelta | ReasoningDelta | Finished)
+    assert [type(e) for e in events if not isinstance(e, Finished)] == [
+        ReasoningDelta,
+        ReasoningDelta,
+        TextDelta,
+        TextDelta,
+    ]
+
+
+def test_inline_leaves_the_text_as_it_is_and_wraps_separated_reasoning() -> None:
+    assert _run(["<think>x</think>y"], "inline")[:2] == ("<think>x</think>y", "")
+    splitter = ThinkSplitter("inline")
+    out = splitter.feed([ReasoningDelta("pon"), ReasoningDelta("dering"), TextDelta("Echo")])
+    assert "".join(e.text for e in out if isinstance(e, TextDelta)) == "<think>pondering</think>\nEcho"
+
+
+def test_strip_drops_reasoning() -> None:
+    assert _run(["<think>x</think>y"], "strip")[:2] == ("y", "")
+    assert ThinkSplitter("strip").feed([ReasoningDelta("r")]) == []
+
+
+def test_plain_deltas_pass_through_unchanged() -> None:
+    delta = TextDelta("plain")
+    assert ThinkSplitter("separate").feed([delta])[0] is delta
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<think>r</think>Answer", "Answer"),
+        (DETAILS + "Answer", "Answer"),
+        ("Answer", "Answer"),
+        ("a <b> c", "a <b> c"),
+    ],
+)
+def test_without_reasoning(text: str, expected: str) -> None:
+    assert without_reasoning(text) == expected

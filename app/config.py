@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace: float = 30.0
     workers: int = 1
     reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
+    task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
 
     @property
     def auth_required(self) -> bool:
@@ -226,6 +227,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "SHUTDOWN_GRACE": ("shutdown_grace", _non_negative_float),
     "WEB_CONCURRENCY": ("workers", _positive_int),
     "REASONING_MODE": ("reasoning_mode", _choice("separate", "inline", "strip")),
+    "TASK_MODEL": ("task_model", str.strip),
 }
 
 

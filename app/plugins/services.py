@@ -71,6 +71,7 @@ class ServicesPlugin(InitPlugin):
             raw_user=settings.dify_raw_user,
             drain=drain,
             reasoning=settings.reasoning_mode,
+            task_model=settings.task_model,
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:

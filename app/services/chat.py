@@ -13,7 +13,7 @@ from app.services.conversations import ConversationMode, ConversationTracker, Pl
 from app.services.dify import DifyClient
 from app.services.dify.runners import RunInput, Runners
 from app.services.drain import StreamDrain
-from app.services.inputs import Prompt, last_user_index, run_inputs
+from app.services.inputs import Prompt, is_housekeeping, last_user_index, run_inputs
 from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
@@ -80,10 +80,12 @@ class ChatService:
         raw_user: bool = False,
         drain: StreamDrain | None = None,
         reasoning: ReasoningMode = "separate",
+        task_model: str | None = None,
     ) -> None:
         self._dify = dify
         self._runners = Runners(dify)
         self._reasoning: ReasoningMode = reasoning
+        self._task_model = task_model
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -94,16 +96,16 @@ class ChatService:
         self, request: ChatCompletionRequest, client_id: str, conversation_id: str | None = None
     ) -> ChatOutcome:
         last_user_index(request.messages)  # a malformed request is a 400 before anything else
-        app = await self._registry.resolve(request.model)
-        if app is None:
-            raise model_not_found(request.model, self._registry.undiscovered)
+        housekeeping = is_housekeeping(request.messages)
+        app = await self._app_for(request.model, housekeeping)
         user = dify_user(request.user, client_id, raw=self._raw_user)
-        # workflow and text generator apps have no Dify conversation: every call stands alone, history folded in
-        explicit = None if app.stateless else conversation_id or request.conversation_id
+        # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
+        stateless = housekeeping or app.stateless
+        explicit = None if stateless else conversation_id or request.conversation_id
         plan = await plan_turn(
             request.messages,
             app,
-            mode="stateless" if app.stateless else self._mode,
+            mode="stateless" if stateless else self._mode,
             tracker=self._tracker,
             scope=scope_of(client_id, app.id, user),
             explicit_conversation=explicit,
@@ -121,6 +123,17 @@ class ChatService:
                     param="conversation_id",
                 ) from exc
             raise
+
+    async def _app_for(self, model: str, housekeeping: bool) -> DifyApp:
+        """The app that answers: the task app for housekeeping when TASK_MODEL is set, else the requested one."""
+        if housekeeping and self._task_model is not None:
+            task_app = await self._registry.resolve(self._task_model)
+            if task_app is not None:
+                return task_app
+        app = await self._registry.resolve(model)
+        if app is None:
+            raise model_not_found(model, self._registry.undiscovered)
+        return app
 
     async def _run(
         self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan, files: list[DifyFile]

@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace: float = 30.0
     workers: int = 1
     reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
+    tool_use: Literal["reasoning", "tool_calls", "off"] = "reasoning"
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
 
     @property
@@ -228,6 +229,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "WEB_CONCURRENCY": ("workers", _positive_int),
     "REASONING_MODE": ("reasoning_mode", _choice("separate", "inline", "strip")),
     "TASK_MODEL": ("task_model", str.strip),
+    "TOOL_USE": ("tool_use", _choice("reasoning", "tool_calls", "off")),
 }
 
 

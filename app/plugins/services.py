@@ -72,6 +72,7 @@ class ServicesPlugin(InitPlugin):
             drain=drain,
             reasoning=settings.reasoning_mode,
             task_model=settings.task_model,
+            tool_use=settings.tool_use,
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:

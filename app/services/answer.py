@@ -37,6 +37,15 @@ class ReasoningDelta(msgspec.Struct, frozen=True):
     text: str
 
 
+class ToolUse(msgspec.Struct, frozen=True, kw_only=True):
+    """A tool the Dify agent ran (Dify already ran it: nothing for the client to do)."""
+
+    id: str
+    name: str
+    arguments: str  # JSON, as the agent called the tool
+    result: str
+
+
 class Replaced(msgspec.Struct, frozen=True):
     """The app's moderation replaced the whole answer with `text`."""
 
@@ -56,7 +65,7 @@ class Failed(msgspec.Struct, frozen=True):
     error: GatewayError
 
 
-AnswerEvent = Started | TextDelta | ReasoningDelta | Replaced | Keepalive | Finished | Failed
+AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUse | Replaced | Keepalive | Finished | Failed
 Tap = Callable[[list[AnswerEvent]], list[AnswerEvent]]  # a step between the run and the encoder (reasoning.py)
 KEEPALIVE = Keepalive()
 
@@ -166,6 +175,7 @@ class Answer(msgspec.Struct, kw_only=True):
 
     text: str
     reasoning: str = ""
+    tools: list[ToolUse] = msgspec.field(default_factory=list)
     usage: Usage
     conversation_id: str | None
     message_id: str | None
@@ -177,6 +187,7 @@ async def collect(stream: AnswerStream) -> Answer:
     """Read a run to its end; a failure Dify reported is raised (a real HTTP error, nothing was sent)."""
     parts: list[str] = []
     reasoning: list[str] = []
+    tools: list[ToolUse] = []
     started: Started | None = None
     finished: Finished | None = None
     try:
@@ -187,6 +198,8 @@ async def collect(stream: AnswerStream) -> Answer:
                         parts.append(text)
                     case ReasoningDelta(text=text):
                         reasoning.append(text)
+                    case ToolUse():
+                        tools.append(event)
                     case Replaced(text=text):
                         parts = [text]
                     case Started():
@@ -202,6 +215,7 @@ async def collect(stream: AnswerStream) -> Answer:
     return Answer(
         text="".join(parts),
         reasoning="".join(reasoning),
+        tools=tools,
         usage=finished.usage,
         conversation_id=started.conversation_id if started else stream.conversation_id,
         message_id=started.message_id if started else None,

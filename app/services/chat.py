@@ -18,6 +18,7 @@ from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
+from app.services.tools import ToolUseMode, ToolUseView
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -81,11 +82,13 @@ class ChatService:
         drain: StreamDrain | None = None,
         reasoning: ReasoningMode = "separate",
         task_model: str | None = None,
+        tool_use: ToolUseMode = "reasoning",
     ) -> None:
         self._dify = dify
         self._runners = Runners(dify)
         self._reasoning: ReasoningMode = reasoning
         self._task_model = task_model
+        self._tool_use: ToolUseMode = tool_use
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -155,7 +158,8 @@ class ChatService:
         )
         remember = self._remember(plan, request.messages)
         stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
-        stream.tap(ThinkSplitter(self._reasoning).feed)
+        tools, splitter = ToolUseView(self._tool_use), ThinkSplitter(self._reasoning)
+        stream.tap(lambda batch: splitter.feed(tools.feed(batch)))
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             relay = await open_relay(

@@ -103,9 +103,15 @@ async def test_recorded_stream_is_relayed(
     chunks = assert_well_formed(events, trace, model)
     assert streamed_content(events) == recorded_answer(trace)
     assert recorded_answer(trace).startswith("Echo: ")
-    # one content chunk per non-empty recorded answer piece: workflow, node and agent_thought events show nothing
+    # one content chunk per non-empty recorded answer piece: workflow and node events show nothing; an agent's
+    # finished tool use is one reasoning chunk (TOOL_USE=reasoning)
     pieces = [e["answer"] for e in trace.events() if e["event"] in ("message", "agent_message") and e["answer"]]
-    assert [c["choices"][0]["delta"]["content"] for c in chunks[1:-1]] == pieces
+    deltas = [c["choices"][0]["delta"] for c in chunks[1:-1]]
+    assert [d["content"] for d in deltas if "content" in d] == pieces
+    tools = {e["id"] for e in trace.events() if e["event"] == "agent_thought" and e["tool"] and e["observation"]}
+    reasoning = [d["reasoning_content"] for d in deltas if "reasoning_content" in d]
+    assert len(reasoning) == len(tools)
+    assert all(text.startswith("Used `") for text in reasoning)
     assert all(chunk["choices"] for chunk in chunks)  # no usage chunk unless asked for
     assert all("usage" not in chunk or chunk["usage"] is None for chunk in chunks)
     [sent] = chat_requests(dify)

@@ -85,3 +85,34 @@ def test_plain_deltas_pass_through_unchanged() -> None:
 )
 def test_without_reasoning(text: str, expected: str) -> None:
     assert without_reasoning(text) == expected
+
+
+# --- tool use -------------------------------------------------------------------------------------------
+
+
+def test_a_thought_calling_two_tools_is_two_tool_uses() -> None:
+    from app.services.dify.interpret import tool_uses  # noqa: PLC0415
+    from app.services.dify.stream import decode_event  # noqa: PLC0415
+
+    thought = decode_event(
+        b'{"event":"agent_thought","id":"t1","tool":"search;clock","tool_input":"{\\"search\\": {\\"q\\": \\"x\\"}, '
+        b'\\"clock\\": {}}","observation":"{\\"search\\": \\"found\\", \\"clock\\": \\"noon\\"}"}'
+    )
+    uses = tool_uses(thought)  # type: ignore[arg-type]
+    assert [(u.name, u.arguments, u.result) for u in uses] == [
+        ("search", '{"q": "x"}', "found"),
+        ("clock", "{}", "noon"),
+    ]
+    assert len({u.id for u in uses}) == 2
+
+
+def test_the_tool_use_view_in_each_mode() -> None:
+    from app.services.answer import ToolUse  # noqa: PLC0415
+    from app.services.tools import ToolUseView  # noqa: PLC0415
+
+    tool = ToolUse(id="c", name="clock", arguments="{}", result="x" * 500)
+    [narrated] = ToolUseView("reasoning").feed([tool])
+    assert isinstance(narrated, ReasoningDelta)
+    assert narrated.text.startswith("Used `clock` with {}: xxx") and len(narrated.text) < 400
+    assert ToolUseView("tool_calls").feed([tool]) == [tool]
+    assert ToolUseView("off").feed([tool]) == []

@@ -3,6 +3,7 @@
 from app.schemas.dify.events import (
     IGNORED_EVENTS,
     AgentMessageEvent,
+    AgentThoughtEvent,
     BaseEvent,
     DifyEvent,
     ErrorEvent,
@@ -40,6 +41,7 @@ from app.schemas.dify.responses import (
 __all__ = [
     "IGNORED_EVENTS",
     "AgentMessageEvent",
+    "AgentThoughtEvent",
     "AppInfo",
     "AppParameters",
     "BaseEvent",

@@ -81,6 +81,15 @@ class WorkflowPausedEvent(BaseEvent, tag="workflow_paused"):
     data: PausedData | None = None
 
 
+class AgentThoughtEvent(BaseEvent, tag="agent_thought"):
+    """An agent's step, re-sent as it fills in (the same `id`): the tool(s) it called, their input and result."""
+
+    id: str = ""
+    tool: str = ""
+    tool_input: str = ""
+    observation: str = ""
+
+
 class ReasoningData(msgspec.Struct, kw_only=True):
     reasoning: str = ""
 
@@ -120,7 +129,6 @@ def _ignored(tag: str) -> type[BaseEvent]:
 IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
     _ignored(tag)
     for tag in (
-        "agent_thought",
         "node_started",
         "node_finished",
         "node_retry",
@@ -154,4 +162,5 @@ DifyEvent = (
     | WorkflowPausedEvent
     | HumanInputRequiredEvent
     | ReasoningChunkEvent
+    | AgentThoughtEvent
 )

@@ -10,9 +10,11 @@ from app.schemas.openai.chat import (
     ChunkChoice,
     ChunkDelta,
     ContentPart,
+    FunctionCall,
     ImageURL,
     Role,
     StreamOptions,
+    ToolCall,
 )
 from app.schemas.openai.common import ErrorDetail, ErrorResponse, Usage
 from app.schemas.openai.models import Model, ModelList
@@ -29,10 +31,12 @@ __all__ = [
     "ContentPart",
     "ErrorDetail",
     "ErrorResponse",
+    "FunctionCall",
     "ImageURL",
     "Model",
     "ModelList",
     "Role",
     "StreamOptions",
+    "ToolCall",
     "Usage",
 ]

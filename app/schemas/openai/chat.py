@@ -56,11 +56,23 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     response_format: Any = None
 
 
+class FunctionCall(msgspec.Struct, kw_only=True):
+    name: str
+    arguments: str  # JSON
+
+
+class ToolCall(msgspec.Struct, kw_only=True):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class AssistantMessage(msgspec.Struct, kw_only=True):
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: None = None
     reasoning_content: str | msgspec.UnsetType = msgspec.UNSET  # the model's reasoning, when it has some
+    tool_calls: list[ToolCall] | msgspec.UnsetType = msgspec.UNSET  # TOOL_USE=tool_calls: the tools the agent ran
 
 
 class Choice(msgspec.Struct, kw_only=True):

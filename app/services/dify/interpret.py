@@ -11,6 +11,7 @@ from typing import Any, Final
 from app.errors import GatewayError, InvalidRequestError, NotFoundError, UpstreamError
 from app.schemas.dify import (
     AgentMessageEvent,
+    AgentThoughtEvent,
     BaseEvent,
     BlockingMessage,
     DifyUsage,
@@ -40,6 +41,7 @@ from app.services.answer import (
     Replaced,
     Started,
     TextDelta,
+    ToolUse,
 )
 from app.services.dify.errors import error_from_dify
 
@@ -82,6 +84,29 @@ def replaced(expected: str) -> GatewayError:
     return NotFoundError(
         f"Dify no longer knows conversation `{expected}` (it started a new one)", code="conversation_not_found"
     )
+
+
+def tool_uses(thought: AgentThoughtEvent) -> list[ToolUse]:
+    """One thought may call several tools (`tool: "a;b"`, input and observation then JSON objects by tool name)."""
+    names = [name for name in thought.tool.split(";") if name]
+    inputs, results = _by_tool(thought.tool_input, names), _by_tool(thought.observation, names)
+    return [
+        ToolUse(id=f"call_{thought.id}_{index}", name=name, arguments=inputs[name], result=results[name])
+        for index, name in enumerate(names)
+    ]
+
+
+def _by_tool(raw: str, names: list[str]) -> dict[str, str]:
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and all(name in parsed for name in names):
+        return {
+            name: value if isinstance(value := parsed[name], str) else json.dumps(value, ensure_ascii=False)
+            for name in names
+        }
+    return dict.fromkeys(names, raw)
 
 
 def incomplete() -> GatewayError:
@@ -142,11 +167,12 @@ class ChatInterpreter(_Interpreter):
     `error` at the end. After `agent_message` deltas (the New Agent of Dify 1.16) a closing `message` repeats the
     whole answer: only what it adds is shown."""
 
-    __slots__ = ("_agent_text", "_expected", "_named", "workflow_failure")
+    __slots__ = ("_agent_text", "_expected", "_named", "_tools_seen", "workflow_failure")
 
     def __init__(self, expected_conversation: str | None = None) -> None:
         super().__init__()
         self._expected = expected_conversation  # the conversation continued: Dify 1.15 may silently start another
+        self._tools_seen: set[str] = set()  # agent thoughts already shown (Dify re-sends each as it fills in)
         self._named = False
         self._agent_text: list[str] | None = None  # the agent_message text so far, once one was seen
         self.workflow_failure: WorkflowRunData | None = None  # a chatflow's failed run, if no error event follows
@@ -186,8 +212,16 @@ class ChatInterpreter(_Interpreter):
             out.append(self._error(event))
         elif isinstance(event, WorkflowFinishedEvent):
             self._workflow_finished(event.data, out)
+        elif isinstance(event, AgentThoughtEvent):
+            self._thought(event, out)
         else:
             self._run_event(event, out)
+
+    def _thought(self, thought: AgentThoughtEvent, out: list[AnswerEvent]) -> None:
+        """Shown once, when its tool has answered (its `thought` text is never answer text)."""
+        if thought.tool and thought.observation and thought.id not in self._tools_seen:
+            self._tools_seen.add(thought.id)
+            out += tool_uses(thought)
 
     def _agent_delta(self, answer: str, out: list[AnswerEvent]) -> None:
         if answer:

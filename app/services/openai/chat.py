@@ -8,7 +8,7 @@ from typing import Final
 
 import msgspec
 
-from app.schemas.openai import AssistantMessage, ChatCompletion, Choice, Usage
+from app.schemas.openai import AssistantMessage, ChatCompletion, Choice, FunctionCall, ToolCall, Usage
 from app.services.answer import (
     Answer,
     AnswerEvent,
@@ -19,6 +19,7 @@ from app.services.answer import (
     Replaced,
     Started,
     TextDelta,
+    ToolUse,
 )
 from app.services.openai.common import DONE, PING_COMMENT, error_event
 
@@ -31,6 +32,7 @@ class ChunkEncoder:
     __slots__ = ("_content_prefix", "_head", "_reasoning_prefix", "role")
 
     _SUFFIX: Final = b'},"logprobs":null,"finish_reason":null}]}\n\n'
+    _TOOL_SUFFIX: Final = b']},"logprobs":null,"finish_reason":null}]}\n\n'
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
         self._head = (
@@ -49,6 +51,15 @@ class ChunkEncoder:
     def content(self, text: str) -> bytes:
         return self._content_prefix + _encode(text) + self._SUFFIX
 
+    def tool_call(self, index: int, tool: ToolUse) -> bytes:
+        call = {
+            "index": index,
+            "id": tool.id,
+            "type": "function",
+            "function": {"name": tool.name, "arguments": tool.arguments},
+        }
+        return self._head + b'{"index":0,"delta":{"tool_calls":[' + _encode(call) + self._TOOL_SUFFIX
+
     def reasoning(self, text: str) -> bytes:
         """Reasoning is a delta of its own, never beside content (clients read one or the other per chunk)."""
         return self._reasoning_prefix + _encode(text) + self._SUFFIX
@@ -65,7 +76,7 @@ class ChatChunks:
     The role goes out once, in the first chunk; `Finished` becomes the finish chunk, the usage chunk (if asked
     for) and `[DONE]`; `Failed` an in-band error event."""
 
-    __slots__ = ("_created", "_encoder", "_id", "_include_usage", "_model", "_visible", "finished")
+    __slots__ = ("_created", "_encoder", "_id", "_include_usage", "_model", "_tools", "_visible", "finished")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
@@ -74,6 +85,7 @@ class ChatChunks:
         self._id = "unknown"
         self._created = 0
         self._visible: list[str] = []
+        self._tools = 0
         self.finished = False
 
     @property
@@ -101,6 +113,10 @@ class ChatChunks:
             elif isinstance(event, ReasoningDelta):
                 encoder, head = self._open()
                 parts.append(head + encoder.reasoning(event.text))
+            elif isinstance(event, ToolUse):
+                encoder, head = self._open()
+                parts.append(head + encoder.tool_call(self._tools, event))
+                self._tools += 1
             elif isinstance(event, Keepalive):
                 parts.append(PING_COMMENT)
             elif isinstance(event, Replaced):
@@ -128,7 +144,15 @@ def chat_completion(answer: Answer, model: str) -> ChatCompletion:
         choices=[
             Choice(
                 index=0,
-                message=AssistantMessage(content=answer.text, reasoning_content=answer.reasoning or msgspec.UNSET),
+                message=AssistantMessage(
+                    content=answer.text,
+                    reasoning_content=answer.reasoning or msgspec.UNSET,
+                    tool_calls=[
+                        ToolCall(id=t.id, function=FunctionCall(name=t.name, arguments=t.arguments))
+                        for t in answer.tools
+                    ]
+                    or msgspec.UNSET,
+                ),
                 finish_reason=answer.reason,
             )
         ],

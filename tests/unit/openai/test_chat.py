@@ -207,7 +207,7 @@ def test_agent_final_thought_is_not_added_to_the_answer() -> None:
     assert content.count("Echo: tool result:") == 1
 
 
-def test_agent_thought_events_alone_show_nothing() -> None:
+def test_agent_thoughts_show_each_finished_tool_use_once_as_a_tool_call_chunk() -> None:
     events = recorded_events("agent-chat-streaming-toolcall")
     thoughts = [
         e
@@ -215,7 +215,11 @@ def test_agent_thought_events_alone_show_nothing() -> None:
         if raw["event"] == "agent_thought"
     ]
     assert len(thoughts) >= 2
-    assert encode_each(thoughts, include_usage=True) == [b""] * len(thoughts)
+    outputs = [out for out in encode_each(thoughts, include_usage=True) if out]
+    assert len(outputs) == 1  # the one snapshot in which the tool has answered; repeats and the final thought: nothing
+    [call] = chunk_dicts(outputs[0])[-1]["choices"][0]["delta"]["tool_calls"]
+    assert call["function"] == {"name": "current_time", "arguments": '{"location": "Paris"}'}
+    assert call["type"] == "function" and call["index"] == 0
 
 
 def test_agent_usage_total_is_recomputed() -> None:

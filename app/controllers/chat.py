@@ -52,8 +52,13 @@ class ChatController(Controller):
         request: Request[Any, Any, Any],
         chat_service: NamedDependency[ChatService],
     ) -> Response[Any]:
+        sent = request.headers
         outcome = await chat_service.complete(
-            data, request.state.client_id, request.headers.get(CONVERSATION_HEADER) or None
+            data,
+            request.state.client_id,
+            sent.get(CONVERSATION_HEADER) or None,
+            forwarded_user=sent.get("x-openwebui-user-id") or sent.get("x-dify-user") or None,
+            chat_id=sent.get("x-openwebui-chat-id") or sent.get("x-chat-id") or None,
         )
         headers = {CONVERSATION_HEADER: outcome.conversation_id} if outcome.conversation_id else {}
         if isinstance(outcome.body, EventRelay):

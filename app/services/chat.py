@@ -96,12 +96,20 @@ class ChatService:
         self._mode: ConversationMode = mode
 
     async def complete(
-        self, request: ChatCompletionRequest, client_id: str, conversation_id: str | None = None
+        self,
+        request: ChatCompletionRequest,
+        client_id: str,
+        conversation_id: str | None = None,
+        *,
+        forwarded_user: str | None = None,
+        chat_id: str | None = None,
     ) -> ChatOutcome:
+        """`forwarded_user` and `chat_id`: who the user is and which chat this is, as the client forwards them
+        (Open WebUI's `X-OpenWebUI-User-Id` and `X-OpenWebUI-Chat-Id`)."""
         last_user_index(request.messages)  # a malformed request is a 400 before anything else
         housekeeping = is_housekeeping(request.messages)
         app = await self._app_for(request.model, housekeeping)
-        user = dify_user(request.user, client_id, raw=self._raw_user)
+        user = dify_user(request.user or forwarded_user, client_id, raw=self._raw_user)
         # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
         stateless = housekeeping or app.stateless
         explicit = None if stateless else conversation_id or request.conversation_id
@@ -110,7 +118,7 @@ class ChatService:
             app,
             mode="stateless" if stateless else self._mode,
             tracker=self._tracker,
-            scope=scope_of(client_id, app.id, user),
+            scope=scope_of(client_id, app.id, user, chat_id),
             explicit_conversation=explicit,
         )
         files = await self._files(app, user, plan.prompt)  # the last user message's: the same for a retry

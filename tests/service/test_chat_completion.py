@@ -302,5 +302,5 @@ async def test_remote_image_is_sent_as_a_dify_file(client: AsyncTestClient[Lites
 
     assert response.status_code == 200
     [sent] = chat_requests(dify)
-    assert sent["query"] == "What is this?\n[image]"
+    assert sent["query"] == "What is this?"  # the image is a file, not an `[image]` placeholder
     assert sent["files"] == [{"type": "image", "transfer_method": "remote_url", "url": url}]

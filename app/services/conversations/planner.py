@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from app.errors import InvalidRequestError
 from app.schemas.openai import ChatMessage
 from app.services.conversations.tracker import ConversationTracker
 from app.services.inputs.prompt import Prompt, build_prompt, last_user_index, message_text
@@ -55,6 +56,13 @@ async def plan_turn(
     if mode == "stateless":
         return _new_conversation(messages, app, None)
     history = messages[:last]
+    if messages[-1].role == "assistant":
+        # a client's "continue response": Dify cannot go on from a given partial answer
+        raise InvalidRequestError(
+            "Continuing a partial answer is not supported: Dify apps answer a user message. Regenerate it instead.",
+            param="messages",
+            code="continue_not_supported",
+        )
     if last != len(messages) - 1:
         return _new_conversation(messages, app, None)  # something after the last user turn: nothing to continue
     if any(m.role not in _SYSTEM for m in history):

@@ -31,9 +31,13 @@ def _digest(*parts: str) -> str:
     return hasher.hexdigest()
 
 
-def scope_of(client_id: str, model: str, user: str) -> str:
-    """Client key, model and `user`: one user can never continue another's conversation."""
-    return _digest(client_id, model, user)
+AMBIGUOUS = "*"  # a history two conversations claim: it continues neither
+
+
+def scope_of(client_id: str, model: str, user: str, chat: str | None = None) -> str:
+    """Client key, model and `user` (and the client's chat id, when it sends one): one user can never continue
+    another's conversation, and two chats of one user never share one."""
+    return _digest(client_id, model, user) if chat is None else _digest(client_id, model, user, chat)
 
 
 def history_hash(scope: str, messages: list[ChatMessage], answer: str | None = None) -> str:
@@ -86,7 +90,7 @@ class ConversationTracker:
             return None
         try:
             [entry] = await self._store.get_many(["h:" + history_hash(scope, history)])
-            if entry is None:
+            if entry is None or entry == AMBIGUOUS:
                 return None
             conversation_id, _, turn = entry.partition(" ")
             [head] = await self._store.get_many(["c:" + conversation_id])
@@ -115,12 +119,13 @@ class ConversationTracker:
     ) -> None:
         if self._skipping:
             return
-        items = {
-            "h:" + history_hash(scope, messages, answer): f"{conversation_id} {turn}",
-            "c:" + conversation_id: str(turn),
-        }
+        key = "h:" + history_hash(scope, messages, answer)
         try:
-            await self._store.set_many(items)
+            [existing] = await self._store.get_many([key])
+            # two chats that began alike (no chat id to tell them apart): neither is continued by this history
+            claimed = existing is not None and existing.partition(" ")[0] != conversation_id
+            value = AMBIGUOUS if claimed else f"{conversation_id} {turn}"
+            await self._store.set_many({key: value, "c:" + conversation_id: str(turn)})
         except StoreUnavailableError as exc:
             self._degraded(exc)
 

@@ -22,7 +22,9 @@ class Prompt(msgspec.Struct, frozen=True, kw_only=True):
     data_urls: tuple[str, ...] = ()  # inline images that must be uploaded to Dify first
 
 
-def message_text(message: ChatMessage) -> str:
+def message_text(message: ChatMessage, *, placeholders: bool = True) -> str:
+    """The message as text; an image part is `[image]` (`placeholders`) in a folded earlier turn, nothing in the
+    current one (its images go to Dify as files)."""
     content = message.content
     if content is None:
         text = ""
@@ -33,7 +35,7 @@ def message_text(message: ChatMessage) -> str:
         for part in content:
             if part.text is not None:
                 pieces.append(part.text)
-            elif part.type == "image_url":
+            elif part.type == "image_url" and placeholders:
                 pieces.append("[image]")
         text = "\n".join(pieces)
     if not text and message.tool_calls:
@@ -74,16 +76,19 @@ def last_user_index(messages: list[ChatMessage]) -> int:
     raise InvalidRequestError("`messages` must contain a user message.", param="messages", code="invalid_value")
 
 
-def transcript(messages: list[ChatMessage]) -> str:
-    """A readable transcript: one `Role: text` paragraph a message."""
-    return "\n\n".join(f"{_ROLE_LABELS[m.role]}: {message_text(m)}" for m in messages)
+def transcript(messages: list[ChatMessage], current: int = -1) -> str:
+    """A readable transcript: one `Role: text` paragraph a message (`current`: the turn whose images are files)."""
+    current %= len(messages)
+    return "\n\n".join(
+        f"{_ROLE_LABELS[m.role]}: {message_text(m, placeholders=index != current)}" for index, m in enumerate(messages)
+    )
 
 
 def build_prompt(messages: list[ChatMessage]) -> Prompt:
     """Stateless: the last user turn, with everything else folded in front of it as a transcript."""
     last = last_user_index(messages)
     files, data_urls = _images(messages[last])
-    query = message_text(messages[0]) if len(messages) == 1 else transcript(messages)
+    query = message_text(messages[0], placeholders=False) if len(messages) == 1 else transcript(messages, last)
     if not query.strip() and not files and not data_urls:
         raise InvalidRequestError("The last user message is empty.", param="messages", code="invalid_value")
     return Prompt(query=query or " ", files=tuple(files), data_urls=tuple(data_urls))

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from app.errors import InvalidRequestError
 from app.schemas.openai import ChatMessage
 from app.services.conversations import ConversationTracker, MemoryStore, scope_of
 from app.services.conversations.planner import ConversationMode, Plan, fold_instead, plan_turn
@@ -295,7 +296,8 @@ async def test_auto_with_messages_after_the_last_user_turn_does_not_continue() -
     store = CountingStore()
     tracker = ConversationTracker(store)
     await tracker.remember(SCOPE, TURN_ONE, ANSWER_ONE, "conv-1", 1)
-    messages = [*TURN_TWO, assistant("The answer is")]
+    reads = store.reads
+    messages = [*TURN_TWO, ChatMessage(role="tool", content="42", tool_call_id="call-1")]
 
     result = await plan(messages, tracker)
 
@@ -303,18 +305,27 @@ async def test_auto_with_messages_after_the_last_user_turn_does_not_continue() -
     assert result.continued is False
     assert result.scope is None  # an answer to this request is not a turn the client will resend as history
     assert result.auto_generate_name is False
-    assert result.prompt.query == TURN_TWO_TRANSCRIPT + "\n\nAssistant: The answer is"
-    assert store.reads == 0
+    assert result.prompt.query == TURN_TWO_TRANSCRIPT + "\n\nTool: 42"
+    assert store.reads == reads
+
+
+@pytest.mark.anyio
+async def test_a_history_ending_with_an_assistant_message_is_a_clear_error() -> None:
+    """A client's "continue response": Dify cannot go on from a given partial answer (not silently a new one)."""
+    with pytest.raises(InvalidRequestError) as raised:
+        await plan([*TURN_TWO, assistant("The answer is")], new_tracker())
+    assert raised.value.code == "continue_not_supported"
+    assert raised.value.param == "messages"
 
 
 @pytest.mark.anyio
 async def test_auto_with_messages_after_the_last_user_turn_still_uses_the_system_variable() -> None:
-    messages = [system("Be brief."), user("Hi"), assistant("Hel")]
+    messages = [system("Be brief."), user("Hi"), ChatMessage(role="tool", content="42", tool_call_id="call-1")]
 
     result = await plan(messages, new_tracker(), app=make_app("system_prompt"))
 
     assert result.inputs == {"system_prompt": "Be brief."}
-    assert result.prompt.query == "User: Hi\n\nAssistant: Hel"
+    assert result.prompt.query == "User: Hi\n\nTool: 42"
 
 
 @pytest.mark.anyio

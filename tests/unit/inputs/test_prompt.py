@@ -122,8 +122,20 @@ def test_data_url_is_left_for_upload() -> None:
 
 def test_image_only_message_is_accepted() -> None:
     prompt = build_prompt(messages({"role": "user", "content": [image("http://img.example/a.jpg")]}))
-    assert prompt.query.strip() != ""
+    assert prompt.query == " "  # Dify needs a query; the image goes as a file, never as an `[image]` placeholder
     assert len(prompt.files) == 1
+
+
+def test_only_earlier_turns_have_image_placeholders() -> None:
+    prompt = build_prompt(
+        messages(
+            {"role": "user", "content": [text("What is this?"), image("http://img.example/a.jpg")]},
+            {"role": "assistant", "content": "A cat."},
+            {"role": "user", "content": [text("And this?"), image("http://img.example/b.jpg")]},
+        )
+    )
+    assert prompt.query == "User: What is this?\n[image]\n\nAssistant: A cat.\n\nUser: And this?"
+    assert [f.url for f in prompt.files] == ["http://img.example/b.jpg"]
 
 
 def test_only_the_last_user_messages_images_are_attached() -> None:

@@ -259,8 +259,8 @@ class ChatInterpreter(_Interpreter):
     def _file(self, event: MessageFileEvent, out: list[AnswerEvent]) -> None:
         if event.url is None:
             self._message(event.answer or "", out)  # newest Dify sends text chunks as message_file after a file
-        elif event.belongs_to == "assistant" and event.type == "image":
-            out.append(TextDelta(f"\n![image]({event.url})\n"))
+        elif event.belongs_to == "assistant":
+            out.append(TextDelta(f"\n{file_markdown(event.url, event.type)}\n"))
 
     def read_blocking(self, message: BlockingMessage) -> list[AnswerEvent]:
         """A blocking answer (`/chat-messages`, `/completion-messages`): the same events, in one batch."""
@@ -293,7 +293,30 @@ class ChatInterpreter(_Interpreter):
         return [Failed(incomplete())]
 
 
+def file_markdown(url: str, kind: str | None, name: str | None = None) -> str:
+    """A file the app produced, as chat UIs render it: an image inline, anything else as a link."""
+    label = name or kind or "file"
+    return f"![{label}]({url})" if kind == "image" else f"[{label}]({url})"
+
+
+def _files_in(value: Any) -> list[str]:
+    """Dify file objects in a workflow output (a file, or a list of them) as markdown."""
+    items = value if isinstance(value, list) else [value]
+    return [
+        file_markdown(str(item["url"]), item.get("type"), item.get("filename"))
+        for item in items
+        if isinstance(item, dict) and item.get("url") and ("type" in item or "filename" in item)
+    ]
+
+
 def workflow_output(outputs: dict[str, Any] | None, key: str | None) -> str:
+    """The answer text of a workflow's outputs (`_answer_text`), with the files among them shown after it."""
+    text = _answer_text(outputs, key)
+    files = [markdown for value in (outputs or {}).values() for markdown in _files_in(value)]
+    return "\n\n".join([text, *files]) if files and not text.startswith("```json") else text
+
+
+def _answer_text(outputs: dict[str, Any] | None, key: str | None) -> str:
     """What a workflow answers when it streamed nothing: the configured output; else its only output, if text; else
     a text output with a conventional name (`answer`, `result`, `output`, `text`); else all outputs as JSON in a
     fenced block."""

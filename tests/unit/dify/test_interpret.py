@@ -264,3 +264,21 @@ def test_a_chatflow_paused_for_a_human_shows_its_form_then_finishes() -> None:
     assert answer_text(out).startswith("[The app is waiting for input")
     assert isinstance(out[-1], Finished)
     assert interpreter.over
+
+
+def test_a_file_from_the_app_is_a_markdown_link() -> None:
+    out, _ = interpret(
+        [
+            event(
+                {
+                    "event": "message_file",
+                    **ENVELOPE,
+                    "id": "f",
+                    "type": "document",
+                    "belongs_to": "assistant",
+                    "url": "https://files.example/report.pdf",
+                }
+            )
+        ]
+    )
+    assert answer_text(out).strip() == "[document](https://files.example/report.pdf)"

@@ -124,3 +124,16 @@ def test_a_blocking_failure_is_failed_even_with_http_200() -> None:
     assert isinstance(out[-1].error, UpstreamError)
     assert out[-1].error.code == "workflow_failed"
     assert "boom" in out[-1].error.message
+
+
+def test_files_in_a_workflows_outputs_are_shown_after_its_text() -> None:
+    outputs = {
+        "result": "Here you go",
+        "files": [
+            {"type": "image", "filename": "red.png", "url": "http://files.example/red.png"},
+            {"type": "document", "filename": "notes.txt", "url": "http://files.example/notes.txt"},
+        ],
+    }
+    assert workflow_output(outputs, None) == (
+        "Here you go\n\n![red.png](http://files.example/red.png)\n\n[notes.txt](http://files.example/notes.txt)"
+    )

@@ -18,7 +18,7 @@ from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
-from app.services.tools import ToolUseMode, ToolUseView
+from app.services.tools import ToolUseMode
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -166,8 +166,7 @@ class ChatService:
         )
         remember = self._remember(plan, request.messages)
         stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
-        tools, splitter = ToolUseView(self._tool_use), ThinkSplitter(self._reasoning)
-        stream.tap(lambda batch: splitter.feed(tools.feed(batch)))
+        stream.tap(ThinkSplitter(self._reasoning, self._tool_use).feed)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             relay = await open_relay(

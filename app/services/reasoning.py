@@ -8,7 +8,8 @@ text as Dify sent it; separated reasoning wrapped in `<think>` tags), `strip` (r
 import re
 from typing import Final, Literal
 
-from app.services.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta
+from app.services.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta, ToolUse
+from app.services.tools import ToolUseMode, narrative
 
 ReasoningMode = Literal["separate", "inline", "strip"]
 
@@ -38,10 +39,11 @@ def _partial(text: str, tag: str) -> int:
 class ThinkSplitter:
     """Per answer: text deltas in, content and reasoning deltas out (a partial tag is held back until decided)."""
 
-    __slots__ = ("_buffer", "_close", "_inline_open", "_mode", "_trim")
+    __slots__ = ("_buffer", "_close", "_inline_open", "_mode", "_tools", "_trim")
 
-    def __init__(self, mode: ReasoningMode) -> None:
+    def __init__(self, mode: ReasoningMode, tools: ToolUseMode = "reasoning") -> None:
         self._mode: ReasoningMode = mode
+        self._tools: ToolUseMode = tools  # an agent's tool use (tools.py): a line of reasoning, tool_calls, or off
         self._buffer = ""
         self._close: str | None = None  # inside a block: the tag that ends it
         self._inline_open = False  # inline: a `<think>` opened for separated reasoning, not closed yet
@@ -110,6 +112,13 @@ class ThinkSplitter:
         out: list[AnswerEvent] = []
         inline = self._mode == "inline"
         for event in batch:
+            if isinstance(event, ToolUse):
+                if self._tools == "tool_calls":
+                    out.append(event)
+                    continue
+                if self._tools == "off":
+                    continue
+                event = ReasoningDelta(narrative(event))  # noqa: PLW2901  # shown as reasoning, in any REASONING_MODE
             if isinstance(event, ReasoningDelta):
                 if inline:  # separated reasoning shown as Dify's tagged reasoning would be
                     out.append(TextDelta(event.text if self._inline_open else THINK_OPEN + event.text))

@@ -1,4 +1,4 @@
-"""How an agent's tool use is shown (`TOOL_USE`), as a tap on the answer events.
+"""How an agent's tool use is shown (`TOOL_USE`); applied in the answer's tap (reasoning.ThinkSplitter).
 
 `reasoning` (default): a short narrative in the reasoning (tool, input, a trimmed result), which every chat UI
 shows and none tries to act on. `tool_calls`: OpenAI `tool_calls`, with `finish_reason` still `stop` since Dify
@@ -8,7 +8,7 @@ already ran the tool (clients that run tools themselves may answer it with a "no
 
 from typing import Final, Literal
 
-from app.services.answer import AnswerEvent, ReasoningDelta, ToolUse
+from app.services.answer import ToolUse
 
 ToolUseMode = Literal["reasoning", "tool_calls", "off"]
 RESULT_LIMIT: Final = 300  # characters of a tool's result shown in the narrative
@@ -17,17 +17,3 @@ RESULT_LIMIT: Final = 300  # characters of a tool's result shown in the narrativ
 def narrative(tool: ToolUse) -> str:
     result = tool.result if len(tool.result) <= RESULT_LIMIT else tool.result[: RESULT_LIMIT - 1] + "…"
     return f"Used `{tool.name}` with {tool.arguments}: {result}\n"
-
-
-class ToolUseView:
-    __slots__ = ("_mode",)
-
-    def __init__(self, mode: ToolUseMode) -> None:
-        self._mode: ToolUseMode = mode
-
-    def feed(self, batch: list[AnswerEvent]) -> list[AnswerEvent]:
-        if self._mode == "tool_calls" or not any(isinstance(event, ToolUse) for event in batch):
-            return batch
-        if self._mode == "off":
-            return [event for event in batch if not isinstance(event, ToolUse)]
-        return [ReasoningDelta(narrative(event)) if isinstance(event, ToolUse) else event for event in batch]

@@ -106,13 +106,13 @@ def test_a_thought_calling_two_tools_is_two_tool_uses() -> None:
     assert len({u.id for u in uses}) == 2
 
 
-def test_the_tool_use_view_in_each_mode() -> None:
+def test_tool_use_in_each_mode() -> None:
     from app.services.answer import ToolUse  # noqa: PLC0415
-    from app.services.tools import ToolUseView  # noqa: PLC0415
 
     tool = ToolUse(id="c", name="clock", arguments="{}", result="x" * 500)
-    [narrated] = ToolUseView("reasoning").feed([tool])
+    [narrated] = ThinkSplitter("separate", "reasoning").feed([tool])
     assert isinstance(narrated, ReasoningDelta)
     assert narrated.text.startswith("Used `clock` with {}: xxx") and len(narrated.text) < 400
-    assert ToolUseView("tool_calls").feed([tool]) == [tool]
-    assert ToolUseView("off").feed([tool]) == []
+    assert ThinkSplitter("separate", "tool_calls").feed([tool]) == [tool]
+    assert ThinkSplitter("separate", "off").feed([tool]) == []
+    assert ThinkSplitter("strip", "reasoning").feed([tool]) == []  # a line of reasoning: stripped with it

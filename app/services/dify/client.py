@@ -144,9 +144,10 @@ class DifyClient:
 
     async def _send(self, request: httpx.Request) -> Answer:
         response = await self._open(request)
-        if self.version is None and "x-version" in response.headers:
-            self.version = response.headers["x-version"]
-            logger.info("Dify answers", extra={"dify_version": self.version, "dify_api_base": self._base})
+        if self.version is None:  # (asked once: "" when Dify sends no version)
+            self.version = response.headers.get("x-version", "")
+            if self.version:
+                logger.info("Dify answers", extra={"dify_version": self.version, "dify_api_base": self._base})
         with _transport_errors(self._base):
             return Answer(response.status_code, await read_body(response))
 

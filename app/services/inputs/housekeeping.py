@@ -28,13 +28,16 @@ SIGNATURES: tuple[str, ...] = (
 )
 
 
+_FIRST = frozenset(signature[0] for signature in SIGNATURES)
+
+
 def is_housekeeping(messages: list[ChatMessage]) -> bool:
     """The first or the last message opens with a UI's housekeeping prompt."""
     if not messages:
         return False
     ends = (messages[0], messages[-1]) if len(messages) > 1 else (messages[0],)
     for message in ends:
-        text = message_text(message).lstrip().replace("\r\n", "\n")
-        if text.startswith(SIGNATURES):
+        text = message_text(message).lstrip()
+        if text[:1] in _FIRST and text.replace("\r\n", "\n").startswith(SIGNATURES):
             return True
     return False

@@ -11,7 +11,7 @@ from dotenv import dotenv_values
 
 AppMode = Literal["chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion"]
 APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion")
-_KEY_OPTIONS = ("input", "output")
+_KEY_OPTIONS = ("input", "output", "id")
 
 
 class ConfigError(Exception):
@@ -23,6 +23,7 @@ class DifyAppKey(msgspec.Struct, frozen=True):
     mode: AppMode | None = None  # stated in configuration; otherwise discovered
     input_variable: str | None = None  # workflow/completion: the input that takes the user's text (else discovered)
     output_key: str | None = None  # workflow: the output shown when nothing was streamed
+    model_id: str | None = None  # the model id clients see, instead of the app's name
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +101,7 @@ def _parse_dify_key(item: str, position: int) -> DifyAppKey:
         elif name.strip() not in _KEY_OPTIONS or not value.strip():
             raise ConfigError(
                 f"DIFY_API_KEYS: entry {position}, part {index} is not an option "
-                "(expected input=<variable> or output=<key>)"
+                "(expected input=<variable>, output=<key> or id=<model id>)"
             )
         else:
             options[name.strip()] = value.strip()
@@ -109,6 +110,7 @@ def _parse_dify_key(item: str, position: int) -> DifyAppKey:
         mode=mode,  # type: ignore[arg-type]
         input_variable=options.get("input"),
         output_key=options.get("output"),
+        model_id=options.get("id"),
     )
 
 

@@ -49,7 +49,7 @@ class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
+class DiscoveredApp(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str | None
     mode: AppMode | None
@@ -57,12 +57,14 @@ class _Discovered(msgspec.Struct, frozen=True, kw_only=True):
     form: tuple[FormInput, ...] = ()
 
 
-def assign_ids(found: dict[int, _Discovered]) -> dict[str, int]:
-    """Model id -> key position. The first app (in configuration order) keeps its name; later ones with the
-    same name get `-2`, `-3`, ... so ids are distinct and do not depend on discovery timing."""
+def assign_ids(found: dict[int, DiscoveredApp], configured: dict[int, str] | None = None) -> dict[str, int]:
+    """Model id -> key position. An id set in configuration (`:id=`) is used as it is; otherwise the first app
+    (in configuration order) keeps its name, and later ones with the same name get `-2`, `-3`, ... so ids are
+    distinct and do not depend on discovery timing."""
     ids: dict[str, int] = {}
+    configured = configured or {}
     for position in sorted(found):
-        base = found[position].name.strip() or f"dify-app-{position + 1}"
+        base = configured.get(position) or found[position].name.strip() or f"dify-app-{position + 1}"
         candidate, suffix = base, 2
         while candidate in ids:
             candidate = f"{base}-{suffix}"
@@ -89,7 +91,7 @@ class ModelRegistry:
         size = max(len(keys), 1)
         self._fresh: TTLCache[int, bool] = TTLCache(maxsize=size, ttl=ttl)
         self._failed: TTLCache[int, bool] = TTLCache(maxsize=size, ttl=retry_after)
-        self._found: dict[int, _Discovered] = {}
+        self._found: dict[int, DiscoveredApp] = {}
         self._apps: dict[str, DifyApp] = {}
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
@@ -125,7 +127,7 @@ class ModelRegistry:
                     self._fresh[position] = True
             self._rebuild()
 
-    async def _discover(self, position: int) -> _Discovered | None:
+    async def _discover(self, position: int) -> DiscoveredApp | None:
         app_key = self._keys[position]
         try:
             info = await self._dify.info(app_key.key)
@@ -150,9 +152,9 @@ class ModelRegistry:
             return None
         created = known.created if known else int(time.time())
         form = await self._read_form(app_key.key, known)
-        return _Discovered(name=info.name, description=info.description, mode=mode, created=created, form=form)
+        return DiscoveredApp(name=info.name, description=info.description, mode=mode, created=created, form=form)
 
-    async def _read_form(self, key: str, known: _Discovered | None) -> tuple[FormInput, ...]:
+    async def _read_form(self, key: str, known: DiscoveredApp | None) -> tuple[FormInput, ...]:
         try:
             return form_of(await self._dify.parameters(key))
         except GatewayError:
@@ -177,7 +179,9 @@ class ModelRegistry:
         )
 
     def _rebuild(self) -> None:
-        self._apps = {model_id: self._app(model_id, position) for model_id, position in assign_ids(self._found).items()}
+        configured = {i: key.model_id for i, key in enumerate(self._keys) if key.model_id}
+        ids = assign_ids(self._found, configured)
+        self._apps = {model_id: self._app(model_id, position) for model_id, position in ids.items()}
 
     async def refresh_logged(self) -> None:
         """`refresh` for a background task: nothing it raises is left to asyncio's plain-text traceback."""

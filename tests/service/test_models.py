@@ -129,3 +129,14 @@ async def test_openapi_constraints_are_the_ones_the_gateway_enforces(client: Asy
     schemas = (await client.get("/docs/openapi.json")).json()["components"]["schemas"]
     assert schemas["ChatCompletionRequest"]["properties"]["messages"]["minItems"] == 1
     assert schemas["ImageURL"]["properties"]["url"]["pattern"] == "^(https?://|data:)"
+
+
+def test_a_configured_model_id_replaces_the_apps_name() -> None:
+    """LobeChat routes ids like `o1` or `gpt-5*` to its Responses API and hides `*embedding*`: an app's id can be set."""
+    from app.services.registry import DiscoveredApp, assign_ids  # noqa: PLC0415
+
+    found = {
+        i: DiscoveredApp(name=name, description=None, mode="chat", created=0)
+        for i, name in enumerate(["o1 helper", "Docs", "Docs"])
+    }
+    assert assign_ids(found, {0: "helper"}) == {"helper": 0, "Docs": 1, "Docs-2": 2}

@@ -381,10 +381,10 @@ def test_the_example_env_is_a_valid_configuration() -> None:
 
 def test_dify_keys_take_the_new_agent_mode_and_per_app_options() -> None:
     settings = settings_from_mapping(
-        {"DIFY_API_KEYS": "app-a:agent, app-w:workflow:input=question:output=answer, app-c:input=text"}
+        {"DIFY_API_KEYS": "app-a:agent:id=dify-agent, app-w:workflow:input=question:output=answer, app-c:input=text"}
     )
     assert settings.dify_api_keys == (
-        DifyAppKey(key="app-a", mode="agent"),
+        DifyAppKey(key="app-a", mode="agent", model_id="dify-agent"),
         DifyAppKey(key="app-w", mode="workflow", input_variable="question", output_key="answer"),
         DifyAppKey(key="app-c", input_variable="text"),
     )

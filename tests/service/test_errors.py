@@ -14,7 +14,7 @@ from pytest_httpx import HTTPXMock
 from app import create_app
 from app.errors import GatewayError
 from app.schemas.dify import ChatMessageRequest
-from app.services.dify import DifyClient
+from app.services.dify import BLOCKING_ANSWER, DifyClient
 from app.services.dify.errors import error_from_dify, parse_error_body
 from tests.service.replay import (
     CHAT_URL,
@@ -364,7 +364,9 @@ async def test_dify_client_blocking_errors(
     async with httpx.AsyncHTTPTransport() as transport:
         dify = DifyClient(transport, DIFY_BASE, httpx.Timeout(10))
         with pytest.raises(GatewayError) as raised:
-            await dify.chat_blocking(app_key(mode_of(trace_name)), _request("blocking"))
+            await dify.run_blocking(
+                app_key(mode_of(trace_name)), "/chat-messages", _request("blocking"), BLOCKING_ANSWER
+            )
 
     error = raised.value
     assert error.status_code == status
@@ -387,7 +389,7 @@ async def test_dify_client_stream_refused_with_json(httpx_mock: HTTPXMock, trace
     async with httpx.AsyncHTTPTransport() as transport:
         dify = DifyClient(transport, DIFY_BASE, httpx.Timeout(10))
         with pytest.raises(GatewayError) as raised:
-            await dify.chat_stream(app_key(mode_of(trace_name)), _request("streaming"))
+            await dify.run_stream(app_key(mode_of(trace_name)), "/chat-messages", _request("streaming"))
 
     assert raised.value.status_code == 404
     assert raised.value.code == "conversation_not_found"
@@ -399,8 +401,8 @@ async def test_dify_client_stop_of_an_unknown_task_is_quiet(httpx_mock: HTTPXMoc
     add_trace(httpx_mock, trace_name, url=f"{DIFY_BASE}/chat-messages/{task_id}/stop")
 
     async with httpx.AsyncHTTPTransport() as transport:
-        await DifyClient(transport, DIFY_BASE, httpx.Timeout(10)).stop_chat(
-            app_key(mode_of(trace_name)), task_id, "trace-user-1"
+        await DifyClient(transport, DIFY_BASE, httpx.Timeout(10)).stop(
+            app_key(mode_of(trace_name)), f"/chat-messages/{task_id}/stop", task_id, "trace-user-1"
         )
 
     [sent] = httpx_mock.get_requests()

@@ -15,7 +15,6 @@ from app.schemas.dify import (
     AppInfo,
     AppParameters,
     BlockingMessage,
-    ChatMessageRequest,
     ErrorBody,
     StopRequest,
     UploadedFile,
@@ -28,7 +27,7 @@ T = TypeVar("T")
 USER_AGENT = "opendify"
 _encoder = msgspec.json.Encoder()
 _info = msgspec.json.Decoder(AppInfo)
-_blocking = msgspec.json.Decoder(BlockingMessage)
+BLOCKING_ANSWER = msgspec.json.Decoder(BlockingMessage)  # /chat-messages and /completion-messages
 _upload = msgspec.json.Decoder(UploadedFile)
 _parameters = msgspec.json.Decoder(AppParameters)
 
@@ -41,7 +40,7 @@ ERROR_BODY_LIMIT = 64 * 1024
 ANSWER_LIMIT = 32 * 1024 * 1024  # a whole (blocking) answer; more is not an answer this gateway can relay
 
 
-class Answer:
+class HttpAnswer:
     """A whole (non-streaming) answer from Dify: its status and body (an error body at most ERROR_BODY_LIMIT)."""
 
     __slots__ = ("content", "status_code")
@@ -142,16 +141,16 @@ class DifyClient:
                     raise
                 return await self._transport.handle_async_request(request)
 
-    async def _send(self, request: httpx.Request) -> Answer:
+    async def _send(self, request: httpx.Request) -> HttpAnswer:
         response = await self._open(request)
         if self.version is None:  # (asked once: "" when Dify sends no version)
             self.version = response.headers.get("x-version", "")
             if self.version:
                 logger.info("Dify answers", extra={"dify_version": self.version, "dify_api_base": self._base})
         with _transport_errors(self._base):
-            return Answer(response.status_code, await read_body(response))
+            return HttpAnswer(response.status_code, await read_body(response))
 
-    async def _post(self, key: str, path: str, content: bytes) -> Answer:
+    async def _post(self, key: str, path: str, content: bytes) -> HttpAnswer:
         return await self._send(
             httpx.Request(
                 "POST", self._url(path), content=content, headers=self._auth(key), extensions=self._extensions
@@ -186,12 +185,6 @@ class DifyClient:
         if chat.status_code == 400 and body.code == "invalid_param":
             return "chat"  # chat and chatflow answer alike here; both are served the same way
         return None
-
-    async def chat_blocking(self, key: str, request: ChatMessageRequest) -> BlockingMessage:
-        return await self.run_blocking(key, "/chat-messages", request, _blocking)
-
-    async def chat_stream(self, key: str, request: ChatMessageRequest) -> httpx.Response:
-        return await self.run_stream(key, "/chat-messages", request)
 
     async def run_blocking(self, key: str, path: str, request: msgspec.Struct, decoder: msgspec.json.Decoder[T]) -> T:
         """A blocking run (`/chat-messages`, `/completion-messages`, `/workflows/run`): its answer, or Dify's error."""
@@ -229,9 +222,6 @@ class DifyClient:
         await upload.aread()  # multipart is built lazily; transports get it whole
         answer = await self._send(upload)
         return answer.decode(_upload, "the upload", ok=(200, 201)).id
-
-    async def stop_chat(self, key: str, task_id: str, user: str) -> None:
-        await self.stop(key, f"/chat-messages/{task_id}/stop", task_id, user)
 
     async def stop(self, key: str, path: str, task_id: str, user: str) -> None:
         """Stop a run (`/chat-messages/{id}/stop`, `/completion-messages/{id}/stop`, `/workflows/tasks/{id}/stop`);

@@ -65,9 +65,3 @@ async def dify_event_batches(response: httpx.Response) -> AsyncIterator[list[Bas
         raise UpstreamTimeoutError("Dify stopped sending events (read timeout)") from exc
     except httpx.TransportError as exc:
         raise UpstreamError(f"The connection to Dify failed mid-stream ({type(exc).__name__})") from exc
-
-
-async def dify_events(response: httpx.Response) -> AsyncIterator[BaseEvent | None]:
-    async for batch in dify_event_batches(response):
-        for event in batch:
-            yield event

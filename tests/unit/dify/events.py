@@ -8,7 +8,7 @@ from tests.traces import load
 
 
 def recorded_events(name: str) -> list[BaseEvent]:
-    """Each `data:` line of a recording through decode_event (what dify_events does)."""
+    """Each `data:` line of a recording through decode_event (what dify_event_batches does)."""
     events: list[BaseEvent] = []
     for line in load(name).body.split(b"\n"):
         if line.startswith(b"data: "):

@@ -10,7 +10,7 @@ from app.config import DifyAppKey
 from app.errors import GatewayError, UpstreamError, UpstreamTimeoutError
 from app.plugins.transports import AiohttpTransport
 from app.schemas.dify import ChatMessageRequest
-from app.services.dify import ERROR_BODY_LIMIT, DifyClient
+from app.services.dify import BLOCKING_ANSWER, ERROR_BODY_LIMIT, DifyClient
 from app.services.dify.errors import MESSAGE_LIMIT
 from app.services.registry import ModelRegistry
 from tests.traces import load
@@ -64,7 +64,7 @@ async def test_timeouts_are_not_retried() -> None:
 
 async def test_requests_carry_the_app_key_the_timeout_and_identity_encoding() -> None:
     transport = ScriptedTransport(httpx.Response(200, content=b'{"result": "success"}'))
-    await _client(transport).stop_chat("app-key", "task-1", "user-1")
+    await _client(transport).stop("app-key", "/chat-messages/task-1/stop", "task-1", "user-1")
     [sent] = transport.requests
     assert sent.url == "http://dify.test/v1/chat-messages/task-1/stop"
     assert sent.headers["authorization"] == "Bearer app-key"
@@ -121,7 +121,7 @@ async def test_a_huge_error_body_is_read_only_up_to_the_limit_and_relayed_cut(pa
             await client.info("app-key")
         else:
             request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="streaming")
-            await client.chat_stream("app-key", request)
+            await client.run_stream("app-key", "/chat-messages", request)
     assert body.sent <= ERROR_BODY_LIMIT + (1 << 20)  # stopped after the chunk that crossed the limit
     assert body.closed
     assert len(raised.value.message) <= MESSAGE_LIMIT + len("Dify: ")
@@ -148,7 +148,7 @@ async def test_a_blocking_answer_over_the_limit_is_an_upstream_error(monkeypatch
     transport = ScriptedTransport(httpx.Response(200, headers={"content-type": "application/json"}, stream=body))
     request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
     with pytest.raises(UpstreamError) as raised:
-        await _client(transport).chat_blocking("app-key", request)
+        await _client(transport).run_blocking("app-key", "/chat-messages", request, BLOCKING_ANSWER)
     assert raised.value.code == "upstream_too_large"
     assert body.sent <= 2 << 20
     assert body.closed
@@ -159,7 +159,7 @@ async def test_a_run_whose_connection_died_under_it_is_not_sent_twice() -> None:
     transport = ScriptedTransport(httpx.RemoteProtocolError("server disconnected"), httpx.Response(200, content=b"{}"))
     request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
     with pytest.raises(UpstreamError) as raised:
-        await _client(transport).chat_blocking("app-key", request)
+        await _client(transport).run_blocking("app-key", "/chat-messages", request, BLOCKING_ANSWER)
     assert raised.value.code == "upstream_unreachable"
     assert len(transport.requests) == 1
 
@@ -176,7 +176,7 @@ async def test_a_run_that_could_not_connect_is_sent_once_more() -> None:
         httpx.ConnectError("refused"), httpx.Response(200, content=load("chat-blocking").body)
     )
     request = ChatMessageRequest(query="hi", inputs={}, user="u", response_mode="blocking")
-    assert (await _client(transport).chat_blocking("app-key", request)).answer
+    assert (await _client(transport).run_blocking("app-key", "/chat-messages", request, BLOCKING_ANSWER)).answer
     assert len(transport.requests) == 2
 
 

@@ -1,18 +1,16 @@
 """`/chat-messages`: chat, agent-chat, advanced-chat (chatflow) and agent apps. Agents never block (Dify refuses):
 their non-streaming answers are streamed from Dify and collected."""
 
-import msgspec
-
 from app.config import AppMode
-from app.schemas.dify import BlockingMessage, ChatMessageRequest
+from app.schemas.dify import ChatMessageRequest
 from app.services.answer import AnswerStream
+from app.services.dify.client import BLOCKING_ANSWER
 from app.services.dify.interpret import ChatInterpreter
 from app.services.dify.runners.base import DifyRunner, RunInput
 from app.services.registry import DifyApp
 
 STREAM_ONLY: frozenset[AppMode | None] = frozenset({"agent-chat", "agent"})
 _PATH = "/chat-messages"
-_answer = msgspec.json.Decoder(BlockingMessage)
 
 
 class ChatRunner(DifyRunner):
@@ -36,7 +34,7 @@ class ChatRunner(DifyRunner):
             request,
             stream=streaming,
             path=_PATH,
-            answer=_answer,
+            answer=BLOCKING_ANSWER,
             read_blocking=ChatInterpreter.read_blocking,
             stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
         )

@@ -1,15 +1,13 @@
 """`/completion-messages`: text generator apps. The text goes in the app's query variable; no conversation."""
 
-import msgspec
-
-from app.schemas.dify import BlockingMessage, CompletionMessageRequest
+from app.schemas.dify import CompletionMessageRequest
 from app.services.answer import AnswerStream
+from app.services.dify.client import BLOCKING_ANSWER
 from app.services.dify.interpret import ChatInterpreter
 from app.services.dify.runners.base import DifyRunner, RunInput
 from app.services.registry import DifyApp
 
 _PATH = "/completion-messages"
-_answer = msgspec.json.Decoder(BlockingMessage)
 
 
 class CompletionRunner(DifyRunner):
@@ -29,7 +27,7 @@ class CompletionRunner(DifyRunner):
             request,
             stream=stream,
             path=_PATH,
-            answer=_answer,
+            answer=BLOCKING_ANSWER,
             read_blocking=ChatInterpreter.read_blocking,
             stop_path=lambda task_id: f"{_PATH}/{task_id}/stop",
         )

@@ -1,10 +1,11 @@
-"""Continuing Dify conversations from OpenAI-style full histories, by content.
+"""Continuing Dify conversations from OpenAI-style histories, by content.
 
-After each completed answer the gateway remembers `hash(scope, messages so far + answer) -> (conversation, turn)`
-and `conversation -> latest turn`. A request whose history (everything before its last user message) hashes to a
-remembered entry continues that Dify conversation only if the conversation is still at that turn: a regenerated
-answer or an edited history would otherwise continue a conversation whose memory holds answers the client no
-longer has.
+After each completed answer the gateway remembers, for every tail of the transcript (up to WINDOW messages, and
+the whole), `hash(scope, system messages, tail) -> (conversation, turn)`, and `conversation -> latest turn`. A
+request whose history (everything before its last user message) hashes to a remembered entry continues that Dify
+conversation only if the conversation is still at that turn: a regenerated answer or an edited history would
+otherwise continue a conversation whose memory holds answers the client no longer has. Tails are what clients
+that send a window of the chat (NextChat's last 4 messages, Cherry Studio's 5, LibreChat's trimmed history) match.
 """
 
 import hashlib
@@ -20,6 +21,10 @@ from app.services.reasoning import without_reasoning
 logger = logging.getLogger("opendify.conversations")
 
 _ROLE = {"developer": "system"}
+_SYSTEM = frozenset({"system", "developer"})
+# NextChat's memory summary, a system message it rewrites as the chat grows: never part of what is matched
+_RECAPS = ("This is a summary of the chat history as a recap:", "这是历史聊天总结作为前情提要\uff1a")
+WINDOW = 8  # every tail of up to this many messages is remembered: clients that send a window still match
 
 
 def _digest(*parts: str) -> str:
@@ -40,16 +45,65 @@ def scope_of(client_id: str, model: str, user: str, chat: str | None = None) -> 
     return _digest(client_id, model, user) if chat is None else _digest(client_id, model, user, chat)
 
 
+def answer_text(text: str) -> str:
+    """An answer as it is matched: without its reasoning, however the client kept it. Think blocks go, and so
+    does everything up to the answer's last `>` paragraph: NextChat sends reasoning back quoted before the
+    answer, a paragraph at a time, and applied to the remembered answer too the rule cuts both alike."""
+    text = without_reasoning(text)
+    if ">" in text:
+        paragraphs = text.split("\n\n")
+        for index in range(len(paragraphs) - 1, -1, -1):
+            if paragraphs[index].lstrip().startswith(">"):
+                return "\n\n".join(paragraphs[index + 1 :]).strip()
+    return text.strip()
+
+
+def _message_digest(role: str, text: str) -> str:
+    return _digest(role, answer_text(text) if role == "assistant" else text.strip())
+
+
+class _Transcript:
+    """A history as the tracker matches it: the digests of its system messages (recaps left out) and of the
+    rest, in order. Any tail of the rest, under the same system messages, is a key."""
+
+    __slots__ = ("scope", "system", "turns")
+
+    def __init__(self, scope: str, messages: list[ChatMessage], answer: str | None = None) -> None:
+        self.scope = scope
+        self.system: list[str] = []
+        self.turns: list[str] = []
+        for message in messages:
+            text = message_text(message)
+            if message.role in _SYSTEM:
+                if not text.startswith(_RECAPS):
+                    self.system.append(_message_digest("system", text))
+            else:
+                self.turns.append(_message_digest(_ROLE.get(message.role, message.role), text))
+        if answer is not None:
+            self.turns.append(_message_digest("assistant", answer))
+
+    def key(self, size: int) -> str:
+        """The key of the last `size` messages (with every system message)."""
+        return "h:" + _digest(self.scope, *self.system, "", *self.turns[len(self.turns) - size :])
+
+    def remembered_keys(self) -> list[str]:
+        """Every tail up to WINDOW messages, and the whole."""
+        total = len(self.turns)
+        sizes = list(range(1, min(WINDOW, total) + 1))
+        if total > WINDOW:
+            sizes.append(total)
+        return [self.key(size) for size in sizes]
+
+    def lookup_keys(self) -> list[str]:
+        """The whole history first; past WINDOW messages, its last WINDOW too (a client's trimmed window)."""
+        total = len(self.turns)
+        return [self.key(total)] if total <= WINDOW else [self.key(total), self.key(WINDOW)]
+
+
 def history_hash(scope: str, messages: list[ChatMessage], answer: str | None = None) -> str:
-    parts = [scope]
-    for message in messages:
-        text = message_text(message)
-        if message.role == "assistant":  # reasoning never counts: clients keep, drop or fold it as they like
-            text = without_reasoning(text)
-        parts += [_ROLE.get(message.role, message.role), text.strip()]
-    if answer is not None:
-        parts += ["assistant", without_reasoning(answer).strip()]
-    return _digest(*parts)
+    """The hash of a whole history (and the answer that ends it) within a scope, as remembered and matched."""
+    transcript = _Transcript(scope, messages, answer)
+    return transcript.key(len(transcript.turns))[2:]
 
 
 class Continuation:
@@ -85,11 +139,13 @@ class ConversationTracker:
         return self._clock() < self._skip_until
 
     async def find(self, scope: str, history: list[ChatMessage]) -> Continuation | None:
-        """The conversation this history continues, if it is still at the turn the history ends with."""
+        """The conversation this history continues, if it is still at the turn the history ends with. The history
+        may be the tail of what was answered (a client that sends the last few messages only)."""
         if self._skipping:
             return None
         try:
-            [entry] = await self._store.get_many(["h:" + history_hash(scope, history)])
+            entries = await self._store.get_many(_Transcript(scope, history).lookup_keys())
+            entry = next((found for found in entries if found is not None), None)
             if entry is None or entry == AMBIGUOUS:
                 return None
             conversation_id, _, turn = entry.partition(" ")
@@ -119,13 +175,18 @@ class ConversationTracker:
     ) -> None:
         if self._skipping:
             return
-        key = "h:" + history_hash(scope, messages, answer)
+        keys = _Transcript(scope, messages, answer).remembered_keys()
+        value = f"{conversation_id} {turn}"
         try:
-            [existing] = await self._store.get_many([key])
-            # two chats that began alike (no chat id to tell them apart): neither is continued by this history
-            claimed = existing is not None and existing.partition(" ")[0] != conversation_id
-            value = AMBIGUOUS if claimed else f"{conversation_id} {turn}"
-            await self._store.set_many({key: value, "c:" + conversation_id: str(turn)})
+            existing = await self._store.get_many(keys)
+            # a tail another conversation also ends with (two chats that began alike, with no chat id to tell
+            # them apart, or a short window two chats share): it continues neither
+            items = {
+                key: AMBIGUOUS if old is not None and old.partition(" ")[0] != conversation_id else value
+                for key, old in zip(keys, existing, strict=True)
+            }
+            items["c:" + conversation_id] = str(turn)
+            await self._store.set_many(items)
         except StoreUnavailableError as exc:
             self._degraded(exc)
 

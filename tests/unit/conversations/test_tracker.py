@@ -460,3 +460,116 @@ def test_reasoning_never_counts_in_a_history() -> None:
     dropped = history_hash(SCOPE, [user("Hi"), assistant("Hello!")])
     remembered = history_hash(SCOPE, [user("Hi")], "<think>other</think>Hello!")
     assert kept == dropped == remembered
+
+
+# windows: clients that send the last few messages (ui-requests.md)
+
+
+def _chat(turns: int) -> list[ChatMessage]:
+    """A chat of `turns` answered turns: user i, assistant "answer i"."""
+    messages: list[ChatMessage] = []
+    for turn in range(1, turns + 1):
+        messages += [user(f"question {turn}"), assistant(f"answer {turn}")]
+    return messages
+
+
+async def _remembered_chat(tracker: ConversationTracker, turns: int, conversation: str = "conv-1") -> None:
+    chat = _chat(turns)
+    for turn in range(1, turns + 1):
+        await tracker.remember(SCOPE, chat[: 2 * turn - 1], f"answer {turn}", conversation, turn)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", range(1, 9))
+async def test_any_tail_of_what_was_answered_finds_the_conversation(size: int) -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await _remembered_chat(tracker, 6)
+    found = await tracker.find(SCOPE, _chat(6)[-size:])
+    assert found is not None
+    assert (found.conversation_id, found.turn) == ("conv-1", 6)
+
+
+@pytest.mark.anyio
+async def test_a_tail_of_an_earlier_turn_does_not_continue_a_conversation_that_moved_on() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await _remembered_chat(tracker, 6)
+    assert await tracker.find(SCOPE, _chat(5)[-3:]) is None  # a NextChat retry of turn 6 with a fresh window
+
+
+@pytest.mark.anyio
+async def test_a_window_with_an_edited_message_finds_nothing() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await _remembered_chat(tracker, 6)
+    window = _chat(6)[-4:]
+    window[1] = assistant("answer 5, edited")
+    assert await tracker.find(SCOPE, window) is None
+
+
+@pytest.mark.anyio
+async def test_a_history_longer_than_the_window_trimmed_from_the_front_matches_on_its_last_messages() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await _remembered_chat(tracker, 8)
+    trimmed = _chat(8)[-11:]  # LibreChat: the oldest messages dropped to fit the context window
+    found = await tracker.find(SCOPE, trimmed)
+    assert found is not None and found.turn == 8
+    whole = await tracker.find(SCOPE, _chat(8))
+    assert whole is not None and whole.turn == 8
+
+
+@pytest.mark.anyio
+async def test_a_turn_remembers_every_tail_up_to_the_window_and_the_whole() -> None:
+    store = MemoryStore(ttl=60, max_entries=1000)
+    tracker = ConversationTracker(store)
+    await tracker.remember(SCOPE, _chat(9)[:-1], "answer 9", "conv-1", 9)  # 18 messages
+    assert len(store._cache) == 8 + 1 + 1  # tails of 1..8, the whole, the head
+
+
+@pytest.mark.anyio
+async def test_system_messages_count_but_nextchats_recap_does_not() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await tracker.remember(SCOPE, [system("Be brief."), user("Hi")], "Hello!", "conv-1", 1)
+    recap = system("This is a summary of the chat history as a recap: the user greeted")
+    assert await tracker.find(SCOPE, [system("Be brief."), recap, user("Hi"), assistant("Hello!")]) is not None
+    assert await tracker.find(SCOPE, [system("Be verbose."), user("Hi"), assistant("Hello!")]) is None
+    assert await tracker.find(SCOPE, [user("Hi"), assistant("Hello!")]) is None
+
+
+@pytest.mark.anyio
+async def test_a_short_tail_two_conversations_end_with_continues_neither() -> None:
+    tracker = ConversationTracker(MemoryStore(ttl=60, max_entries=1000))
+    await tracker.remember(SCOPE, [user("one"), assistant("A"), user("ok?")], "Sure.", "conv-1", 2)
+    await tracker.remember(SCOPE, [user("two"), assistant("B"), user("ok?")], "Sure.", "conv-2", 2)
+    assert await tracker.find(SCOPE, [user("ok?"), assistant("Sure.")]) is None
+    first = await tracker.find(SCOPE, [user("one"), assistant("A"), user("ok?"), assistant("Sure.")])
+    assert first is not None and first.conversation_id == "conv-1"
+
+
+# NextChat sends reasoning back quoted before the answer
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "> pondering\n\nThe answer.",
+        "> first thought\n\n> second thought\n\nThe answer.",
+        "> first thought\nstill thinking\n\n> second\n\nThe answer.",
+        "<think>pondering</think>The answer.",
+        "The answer.",
+    ],
+)
+def test_quoted_reasoning_is_not_part_of_the_answer(sent: str) -> None:
+    assert history_hash(SCOPE, [user("Q"), assistant(sent)]) == history_hash(SCOPE, [user("Q")], "The answer.")
+
+
+def test_an_answer_with_its_own_quote_still_matches_when_reasoning_is_quoted_before_it() -> None:
+    answer = "As they say:\n\n> a quote\n\nThe end."
+    remembered = history_hash(SCOPE, [user("Q")], answer)
+    assert history_hash(SCOPE, [user("Q"), assistant(answer)]) == remembered
+    assert history_hash(SCOPE, [user("Q"), assistant("> thinking\n\n" + answer)]) == remembered
+    assert history_hash(SCOPE, [user("Q")], "Other words:\n\n> a quote\n\nThe end.") == remembered  # the price
+
+
+def test_answers_differing_after_the_quote_differ() -> None:
+    assert history_hash(SCOPE, [user("Q"), assistant("> t\n\nYes.")]) != history_hash(
+        SCOPE, [user("Q"), assistant("> t\n\nNo.")]
+    )

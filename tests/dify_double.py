@@ -5,7 +5,8 @@ model answered `Echo: <query>` in chunks of about three words, and so does this 
 with the recorded model: `[fail]` (model failure, as recorded), `[slow]` (0.5 s a chunk, pings). Triggers only
 this double knows: `[http500]`, `[http429]`, `[truncate]` (stream ends without its terminal event),
 `[drop]` (connection dropped mid-stream), `[chunks=N]` (N content chunks; for the benchmark), `[think]` (a
-`<think>` block first, split mid-tag), `[pause]` (a chatflow waiting for human input), `[busy]` (the concurrency limit).
+`<think>` block first, split mid-tag), `[pause]` (a chatflow waiting for human input), `[busy]` (the concurrency limit),
+`[object]` (an answer that holds a JSON object in a fenced block, as models write them).
 """
 
 import asyncio
@@ -422,6 +423,8 @@ def _answer_chunks(query: str) -> list[str]:
     many = _CHUNKS.search(query)
     if many:
         return [f"tok{i} " for i in range(int(many.group(1)))]
+    if "[object]" in query:
+        return ["Sure, here it is:\n```json\n", '{"title": "A title', ' from Dify"}\n```']
     words = f"Echo: {query}".split(" ")
     chunks = [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
     if "[think]" in query:  # a reasoning model, its thinking tagged in the answer (graphon's default), split mid-tag

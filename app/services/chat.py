@@ -18,6 +18,7 @@ from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
+from app.services.structured import JsonFormat, as_json, instruction, json_format
 from app.services.tools import ToolUseMode
 
 ANONYMOUS_CLIENT = "anonymous"
@@ -107,6 +108,7 @@ class ChatService:
         """`forwarded_user` and `chat_id`: who the user is and which chat this is, as the client forwards them
         (Open WebUI's `X-OpenWebUI-User-Id` and `X-OpenWebUI-Chat-Id`)."""
         last_user_index(request.messages)  # a malformed request is a 400 before anything else
+        wanted = json_format(request.response_format, request.messages)
         housekeeping = is_housekeeping(request.messages)
         app = await self._app_for(request.model, housekeeping)
         user = dify_user(request.user or forwarded_user, client_id, raw=self._raw_user)
@@ -123,10 +125,11 @@ class ChatService:
         )
         files = await self._files(app, user, plan.prompt)  # the last user message's: the same for a retry
         try:
-            return await self._run(app, request, user, plan, files)
+            return await self._run(app, request, user, plan, files, wanted=wanted)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
-                return await self._run(app, request, user, fold_instead(request.messages, app, plan), files)
+                plan = fold_instead(request.messages, app, plan)
+                return await self._run(app, request, user, plan, files, wanted=wanted)
             if explicit and exc.code == "conversation_not_found":
                 raise NotFoundError(
                     f"Dify has no conversation `{explicit}` for this app and user.",
@@ -147,17 +150,25 @@ class ChatService:
         return app
 
     async def _run(
-        self, app: DifyApp, request: ChatCompletionRequest, user: str, plan: Plan, files: list[DifyFile]
+        self,
+        app: DifyApp,
+        request: ChatCompletionRequest,
+        user: str,
+        plan: Plan,
+        files: list[DifyFile],
+        *,
+        wanted: JsonFormat | None,
     ) -> ChatOutcome:
+        query = plan.prompt.query if wanted is None else instruction(wanted, plan.prompt.query)
         gateway = dict(plan.inputs)
         if app.query_variable is not None:
-            gateway[app.query_variable] = plan.prompt.query
+            gateway[app.query_variable] = query
         if plan.conversation_id is None:
             inputs = run_inputs(app.form, request.inputs, gateway)
         else:  # Dify keeps a conversation's inputs from its first turn
             inputs = {**gateway, **(request.inputs or {})}
         run = RunInput(
-            query=plan.prompt.query,
+            query=query,
             inputs=inputs,
             user=user,
             conversation_id=plan.conversation_id,
@@ -175,6 +186,8 @@ class ChatService:
             # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
             return ChatOutcome(relay, relay.conversation_id or plan.conversation_id)
         answer = await collect(stream)
+        if wanted is not None:  # JSON mode: the whole answer is the JSON it holds (streams relay the text as written)
+            answer.text = as_json(answer.text, wanted)
         if remember is not None and answer.conversation_id:
             await remember(answer.text, answer.conversation_id)
         return ChatOutcome(chat_completion(answer, request.model), answer.conversation_id)

@@ -142,7 +142,7 @@ def test_history_and_system_prompt_are_folded_into_the_query(client: openai.Open
         ],
         max_completion_tokens=50,
         temperature=0.2,
-        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+        response_format={"type": "text"},
         tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
         extra_body={"some_vendor_field": True},
     )

@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     valid_api_keys: tuple[str, ...] = ()
     dify_api_keys: tuple[DifyAppKey, ...] = ()
     dify_api_base: str = "https://api.dify.ai/v1"
+    dify_files_url: str | None = None  # where clients open Dify's relative file URLs; None: DIFY_API_BASE's origin
     timeout: float = 120.0
     connect_timeout: float = 5.0
     server_host: str = "127.0.0.1"
@@ -200,6 +201,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "VALID_API_KEYS": ("valid_api_keys", lambda raw: tuple(_split_list(raw))),
     "DIFY_API_KEYS": ("dify_api_keys", _parse_dify_keys),
     "DIFY_API_BASE": ("dify_api_base", _parse_url),
+    "DIFY_FILES_URL": ("dify_files_url", _parse_url),
     "TIMEOUT": ("timeout", _positive_float),
     "CONNECT_TIMEOUT": ("connect_timeout", _positive_float),
     "SERVER_HOST": ("server_host", str.strip),

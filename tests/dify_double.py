@@ -6,7 +6,9 @@ with the recorded model: `[fail]` (model failure, as recorded), `[slow]` (0.5 s 
 this double knows: `[http500]`, `[http429]`, `[truncate]` (stream ends without its terminal event),
 `[drop]` (connection dropped mid-stream), `[chunks=N]` (N content chunks; for the benchmark), `[think]` (a
 `<think>` block first, split mid-tag), `[pause]` (a chatflow waiting for human input), `[busy]` (the concurrency limit),
-`[object]` (an answer that holds a JSON object in a fenced block, as models write them).
+`[object]` (an answer that holds a JSON object in a fenced block, as models write them), `[image]` (the app sends an
+image, `message_file`, with a URL relative to Dify as self-hosted Dify signs them; current Dify's chat and agent apps
+then send their text chunks as `message_file` events too).
 """
 
 import asyncio
@@ -340,7 +342,7 @@ class DifyDouble:
                 break  # [truncate]: the stream ends without its terminal event
             if payload.get("event") == "drop":
                 raise ConnectionResetError("dropped on purpose")
-            if payload.get("event") in ("message", "agent_message", "text_chunk") and _text_of(payload):
+            if payload.get("event") in ("message", "agent_message", "text_chunk", "message_file") and _text_of(payload):
                 if ids["task_id"] in self.stopped:
                     continue  # stopped: Dify still ends with message_end, after the partial answer
                 if delay:
@@ -372,8 +374,14 @@ class DifyDouble:
                 if content_done:
                     continue
                 content_done = True
+                disguised = False
+                if "[image]" in query and event["event"] != "text_chunk":
+                    out.append(_message_file(event))
+                    disguised = self.current and app.mode in ("chat", "agent-chat")  # the easy-UI pipeline's quirk
                 for text in chunks:
-                    if event["event"] == "text_chunk":
+                    if disguised:
+                        out.append({**event, "event": "message_file", "answer": text, "from_variable_selector": None})
+                    elif event["event"] == "text_chunk":
                         out.append({**event, "data": {**event["data"], "text": text}})
                     elif app.agent_1_16:
                         out.append({**event, "event": "agent_message", "answer": text})
@@ -388,6 +396,14 @@ class DifyDouble:
                 continue
             out.append(event)
         return out
+
+
+def _message_file(event: dict[str, Any]) -> dict[str, Any]:
+    """An image the app made, as Dify sends it: signed, and relative to Dify unless its FILES_URL is set."""
+    file_id = str(uuid.uuid4())
+    envelope: dict[str, Any] = {k: event[k] for k in ("conversation_id", "message_id", "created_at", "task_id")}
+    url = f"/files/tools/{file_id}.png?timestamp={int(time.time())}&nonce=n0&sign=s1g"
+    return {"event": "message_file", **envelope, "id": file_id, "type": "image", "belongs_to": "assistant", "url": url}
 
 
 def _never_ran(message: str) -> dict[str, Any]:

@@ -45,7 +45,12 @@ class ServicesPlugin(InitPlugin):
     @asynccontextmanager
     async def _lifespan(self, app: Litestar) -> AsyncGenerator[None]:
         settings = self._settings
-        dify = DifyClient(app.state.http_transport, settings.dify_api_base, build_timeout(settings))
+        dify = DifyClient(
+            app.state.http_transport,
+            settings.dify_api_base,
+            build_timeout(settings),
+            files_url=settings.dify_files_url,
+        )
         registry = ModelRegistry(
             dify,
             settings.dify_api_keys,

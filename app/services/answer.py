@@ -46,6 +46,25 @@ class ToolUse(msgspec.Struct, frozen=True, kw_only=True):
     result: str
 
 
+class FileOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A file the app produced (`message_file`): an image, a document. `url` as Dify signed it, made absolute."""
+
+    url: str
+    kind: str | None = None  # Dify's file type: image, document, audio, video, custom
+    name: str | None = None
+
+
+def file_markdown(url: str, kind: str | None, name: str | None = None) -> str:
+    """A file as chat UIs render it: an image inline, anything else as a link."""
+    label = name or kind or "file"
+    return f"![{label}]({url})" if kind == "image" else f"[{label}]({url})"
+
+
+def file_text(file: FileOut) -> str:
+    """A file among an answer's text: on a line of its own."""
+    return f"\n{file_markdown(file.url, file.kind, file.name)}\n"
+
+
 class Replaced(msgspec.Struct, frozen=True):
     """The app's moderation replaced the whole answer with `text`."""
 
@@ -65,7 +84,7 @@ class Failed(msgspec.Struct, frozen=True):
     error: GatewayError
 
 
-AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUse | Replaced | Keepalive | Finished | Failed
+AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUse | FileOut | Replaced | Keepalive | Finished | Failed
 Tap = Callable[[list[AnswerEvent]], list[AnswerEvent]]  # a step between the run and the encoder (reasoning.py)
 KEEPALIVE = Keepalive()
 
@@ -200,6 +219,8 @@ async def collect(stream: AnswerStream) -> Answer:
                         reasoning.append(text)
                     case ToolUse():
                         tools.append(event)
+                    case FileOut():
+                        parts.append(file_text(event))
                     case Replaced(text=text):
                         parts = [text]
                     case Started():

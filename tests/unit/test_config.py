@@ -388,3 +388,13 @@ def test_dify_keys_take_the_new_agent_mode_and_per_app_options() -> None:
         DifyAppKey(key="app-w", mode="workflow", input_variable="question", output_key="answer"),
         DifyAppKey(key="app-c", input_variable="text"),
     )
+
+
+def test_dify_files_url_is_an_http_url_and_optional() -> None:
+    assert settings_from_mapping({}).dify_files_url is None
+    assert settings_from_mapping({"DIFY_FILES_URL": "https://dify.example.com/"}).dify_files_url == (
+        "https://dify.example.com"
+    )
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping({"DIFY_FILES_URL": "dify.example.com"})
+    assert str(info.value).startswith("DIFY_FILES_URL:")

@@ -95,11 +95,22 @@ class DifyClient:
     """Requests go straight to the pooled transport: the AsyncClient layer above it (redirects, cookies, auth
     flows, URL merging) does nothing this gateway needs, and costs a large share of a request's CPU."""
 
-    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls", "version")
+    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls", "files_origin", "version")
 
-    def __init__(self, transport: httpx.AsyncBaseTransport, base_url: str, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        base_url: str,
+        timeout: httpx.Timeout,
+        *,
+        files_url: str | None = None,
+    ) -> None:
         self._transport = transport
         self._base = base_url.rstrip("/")
+        url = httpx.URL(self._base)
+        # Dify's file URLs are relative (`/files/...`) unless its FILES_URL is set: served at its origin, or at the
+        # public address the gateway is told (DIFY_FILES_URL) when clients cannot reach DIFY_API_BASE
+        self.files_origin = files_url.rstrip("/") if files_url else f"{url.scheme}://{url.netloc.decode()}"
         self._extensions = {"timeout": timeout.as_dict()}
         self._headers: dict[str, dict[str, str]] = {}
         self._urls: dict[str, httpx.URL] = {}

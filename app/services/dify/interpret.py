@@ -36,12 +36,14 @@ from app.services.answer import (
     KEEPALIVE,
     AnswerEvent,
     Failed,
+    FileOut,
     Finished,
     ReasoningDelta,
     Replaced,
     Started,
     TextDelta,
     ToolUse,
+    file_markdown,
 )
 from app.services.dify.errors import error_from_dify
 
@@ -116,9 +118,10 @@ def incomplete() -> GatewayError:
 class _Interpreter:
     """The loop every interpreter shares: keep-alives, the task id, and no event read past the terminal one."""
 
-    __slots__ = ("_forms", "_reasoned", "abandoned", "conversation_id", "over", "task_id")
+    __slots__ = ("_forms", "_origin", "_reasoned", "abandoned", "conversation_id", "over", "task_id")
 
-    def __init__(self) -> None:
+    def __init__(self, files_origin: str = "") -> None:
+        self._origin = files_origin  # where Dify's relative file URLs (`/files/...`, no FILES_URL set) are served
         self.over = False
         self.abandoned = False  # over for the client, though Dify's task still runs (stop it)
         self.task_id: str | None = None
@@ -169,8 +172,8 @@ class ChatInterpreter(_Interpreter):
 
     __slots__ = ("_agent_text", "_expected", "_named", "_tools_seen", "workflow_failure")
 
-    def __init__(self, expected_conversation: str | None = None) -> None:
-        super().__init__()
+    def __init__(self, expected_conversation: str | None = None, *, files_origin: str = "") -> None:
+        super().__init__(files_origin)
         self._expected = expected_conversation  # the conversation continued: Dify 1.15 may silently start another
         self._tools_seen: set[str] = set()  # agent thoughts already shown (Dify re-sends each as it fills in)
         self._named = False
@@ -260,7 +263,7 @@ class ChatInterpreter(_Interpreter):
         if event.url is None:
             self._message(event.answer or "", out)  # newest Dify sends text chunks as message_file after a file
         elif event.belongs_to == "assistant":
-            out.append(TextDelta(f"\n{file_markdown(event.url, event.type)}\n"))
+            out.append(FileOut(url=_absolute(event.url, self._origin), kind=event.type))
 
     def read_blocking(self, message: BlockingMessage) -> list[AnswerEvent]:
         """A blocking answer (`/chat-messages`, `/completion-messages`): the same events, in one batch."""
@@ -293,26 +296,25 @@ class ChatInterpreter(_Interpreter):
         return [Failed(incomplete())]
 
 
-def file_markdown(url: str, kind: str | None, name: str | None = None) -> str:
-    """A file the app produced, as chat UIs render it: an image inline, anything else as a link."""
-    label = name or kind or "file"
-    return f"![{label}]({url})" if kind == "image" else f"[{label}]({url})"
+def _absolute(url: str, origin: str) -> str:
+    """Dify's file URLs are relative (`/files/...`) unless its FILES_URL is set: served at Dify's own origin."""
+    return origin + url if url.startswith("/") and not url.startswith("//") else url
 
 
-def _files_in(value: Any) -> list[str]:
+def _files_in(value: Any, origin: str) -> list[str]:
     """Dify file objects in a workflow output (a file, or a list of them) as markdown."""
     items = value if isinstance(value, list) else [value]
     return [
-        file_markdown(str(item["url"]), item.get("type"), item.get("filename"))
+        file_markdown(_absolute(str(item["url"]), origin), item.get("type"), item.get("filename"))
         for item in items
         if isinstance(item, dict) and item.get("url") and ("type" in item or "filename" in item)
     ]
 
 
-def workflow_output(outputs: dict[str, Any] | None, key: str | None) -> str:
+def workflow_output(outputs: dict[str, Any] | None, key: str | None, origin: str = "") -> str:
     """The answer text of a workflow's outputs (`_answer_text`), with the files among them shown after it."""
     text = _answer_text(outputs, key)
-    files = [markdown for value in (outputs or {}).values() for markdown in _files_in(value)]
+    files = [markdown for value in (outputs or {}).values() for markdown in _files_in(value, origin)]
     return "\n\n".join([text, *files]) if files and not text.startswith("```json") else text
 
 
@@ -344,8 +346,8 @@ class WorkflowInterpreter(_Interpreter):
 
     __slots__ = ("_named", "_output_key", "_streamed")
 
-    def __init__(self, output_key: str | None = None) -> None:
-        super().__init__()  # (a workflow has no conversation)
+    def __init__(self, output_key: str | None = None, *, files_origin: str = "") -> None:
+        super().__init__(files_origin)  # (a workflow has no conversation)
         self._output_key = output_key
         self._named = False
         self._streamed = False
@@ -376,7 +378,7 @@ class WorkflowInterpreter(_Interpreter):
     def finish(self, data: WorkflowRunData) -> list[AnswerEvent]:
         self.over = True
         if data.status in ("succeeded", "partial-succeeded"):
-            text = "" if self._streamed else workflow_output(data.outputs, self._output_key)
+            text = "" if self._streamed else workflow_output(data.outputs, self._output_key, self._origin)
             usage = Usage(prompt_tokens=0, completion_tokens=0, total_tokens=data.total_tokens)
             return [TextDelta(text), Finished(usage=usage)] if text else [Finished(usage=usage)]
         if data.status == "paused":

@@ -13,6 +13,7 @@ from app.services.answer import (
     Answer,
     AnswerEvent,
     Failed,
+    FileOut,
     Finished,
     Keepalive,
     ReasoningDelta,
@@ -20,6 +21,7 @@ from app.services.answer import (
     Started,
     TextDelta,
     ToolUse,
+    file_text,
 )
 from app.services.openai.common import DONE, PING_COMMENT, error_event
 
@@ -117,6 +119,8 @@ class ChatChunks:
                 encoder, head = self._open()
                 parts.append(head + encoder.tool_call(self._tools, event))
                 self._tools += 1
+            elif isinstance(event, FileOut):
+                parts.append(self._text(file_text(event)))
             elif isinstance(event, Keepalive):
                 parts.append(PING_COMMENT)
             elif isinstance(event, Replaced):

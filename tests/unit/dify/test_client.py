@@ -218,3 +218,12 @@ async def test_difys_version_is_logged_once(caplog: pytest.LogCaptureFixture) ->
             await client.info("app-key")
     assert client.version == "1.15.0"
     assert [r.__dict__.get("dify_version") for r in caplog.records if r.name == "opendify.dify"] == ["1.15.0"]
+
+
+def test_files_are_served_at_difys_origin_unless_told_otherwise() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    assert DifyClient(transport, "http://dify.internal:5001/v1", httpx.Timeout(5)).files_origin == (
+        "http://dify.internal:5001"
+    )
+    told = DifyClient(transport, "http://dify.internal:5001/v1", httpx.Timeout(5), files_url="https://dify.example/")
+    assert told.files_origin == "https://dify.example"

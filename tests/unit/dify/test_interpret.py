@@ -6,7 +6,8 @@ import msgspec
 import pytest
 
 from app.errors import GatewayError, NotFoundError, UpstreamError
-from app.services.answer import Failed, Finished, Keepalive, Replaced, Started, TextDelta
+from app.schemas.dify import BaseEvent
+from app.services.answer import Failed, FileOut, Finished, Keepalive, Replaced, Started, TextDelta, file_text
 from app.services.dify.interpret import ChatInterpreter, usage_from_dify
 from app.services.dify.stream import decode_event
 from tests.traces import load
@@ -76,22 +77,38 @@ def test_message_replace_starts_the_answer_over() -> None:
     assert [e.message_id for e in out if isinstance(e, Started)] == ["ae5a15f3-4633-481f-ace3-1a30668785a4"]
 
 
-def test_message_file_image_from_assistant_is_markdown() -> None:
-    out, _ = interpret(
-        [
-            event(
-                {
-                    "event": "message_file",
-                    **ENVELOPE,
-                    "id": "f",
-                    "type": "image",
-                    "belongs_to": "assistant",
-                    "url": "https://files.example/cat.png",
-                }
-            )
-        ]
+def _file_event(url: str, kind: str = "image") -> BaseEvent:
+    decoded = decode_event(
+        json.dumps(
+            {"event": "message_file", **ENVELOPE, "id": "f", "type": kind, "belongs_to": "assistant", "url": url}
+        ).encode()
     )
-    assert "![image](https://files.example/cat.png)" in answer_text(out)
+    assert decoded is not None
+    return decoded
+
+
+def test_message_file_from_assistant_is_a_file_out() -> None:
+    out, _ = interpret([_file_event("https://files.example/cat.png")])
+    assert [e for e in out if isinstance(e, FileOut)] == [FileOut(url="https://files.example/cat.png", kind="image")]
+    assert answer_text(out) == ""  # a file, not text: each surface shows it its own way
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "/files/tools/d75b.png?timestamp=1&nonce=n&sign=s",
+            "http://dify.local:8080/files/tools/d75b.png?timestamp=1&nonce=n&sign=s",
+        ),
+        ("https://upload.dify.ai/files/tools/d75b.png", "https://upload.dify.ai/files/tools/d75b.png"),
+        ("//cdn.example/x.png", "//cdn.example/x.png"),
+    ],
+)
+def test_a_relative_file_url_is_served_at_difys_origin(url: str, shown: str) -> None:
+    """Dify signs `/files/...` URLs relative to itself unless its FILES_URL is set."""
+    interpreter = ChatInterpreter(files_origin="http://dify.local:8080")
+    out = interpreter.feed([_file_event(url)])
+    assert [e.url for e in out if isinstance(e, FileOut)] == [shown]
 
 
 def test_message_file_from_user_shows_nothing() -> None:
@@ -266,19 +283,9 @@ def test_a_chatflow_paused_for_a_human_shows_its_form_then_finishes() -> None:
     assert interpreter.over
 
 
-def test_a_file_from_the_app_is_a_markdown_link() -> None:
-    out, _ = interpret(
-        [
-            event(
-                {
-                    "event": "message_file",
-                    **ENVELOPE,
-                    "id": "f",
-                    "type": "document",
-                    "belongs_to": "assistant",
-                    "url": "https://files.example/report.pdf",
-                }
-            )
-        ]
-    )
-    assert answer_text(out).strip() == "[document](https://files.example/report.pdf)"
+def test_a_file_from_the_app_is_shown_inline_if_an_image_else_as_a_link() -> None:
+    out, _ = interpret([_file_event("https://files.example/report.pdf", "document")])
+    [document] = [e for e in out if isinstance(e, FileOut)]
+    assert file_text(document) == "\n[document](https://files.example/report.pdf)\n"
+    assert file_text(FileOut(url="https://x/cat.png", kind="image")) == "\n![image](https://x/cat.png)\n"
+    assert file_text(FileOut(url="https://x/a", kind="custom", name="a.zip")) == "\n[a.zip](https://x/a)\n"

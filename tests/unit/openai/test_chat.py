@@ -10,7 +10,8 @@ import pytest
 
 from app.errors import GatewayError, InvalidRequestError, UpstreamError
 from app.schemas.dify import BaseEvent
-from app.schemas.openai import ChatCompletionChunk, ErrorResponse
+from app.schemas.openai import ChatCompletionChunk, ErrorResponse, Usage
+from app.services.answer import AnswerStream, FileOut, Finished, Started, TextDelta, collect
 from app.services.dify.interpret import ChatInterpreter
 from app.services.dify.stream import decode_event
 from app.services.openai import DONE, PING_COMMENT, REPLACED_NOTICE, ChatChunks, error_event
@@ -301,6 +302,33 @@ def test_message_file_carrying_text_is_text() -> None:
     out, encoder = translate([event])
     assert content_of(chunk_dicts(out)) == "chunk of text"
     assert encoder.visible_text == "chunk of text"
+
+
+def test_a_file_from_the_app_is_markdown_content_between_its_text() -> None:
+    *body, end = recorded_events("chat-streaming")
+    file = decode_event(
+        b'{"event":"message_file","conversation_id":"c","message_id":"m","created_at":1,"task_id":"t",'
+        b'"id":"f","type":"image","belongs_to":"assistant","url":"https://files.example/cat.png"}'
+    )
+    assert file is not None
+    out, encoder = translate([*body, file, end], include_usage=False)
+    content = content_of(chunk_dicts(out))
+    assert content == "Echo: Hello from the streaming trace\n![image](https://files.example/cat.png)\n"
+    assert encoder.visible_text == content  # remembered as the client saw it
+
+
+@pytest.mark.anyio
+async def test_a_whole_answer_carries_its_files_as_markdown() -> None:
+    stream = AnswerStream.complete(
+        ChatInterpreter(),
+        [
+            Started(conversation_id="c", message_id="m", created=1),
+            TextDelta("Here:"),
+            FileOut(url="https://files.example/r.pdf", kind="document", name="r.pdf"),
+            Finished(usage=Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)),
+        ],
+    )
+    assert (await collect(stream)).text == "Here:\n[r.pdf](https://files.example/r.pdf)\n"
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class ChatRunner(DifyRunner):
         return await self._start(
             app,
             run,
-            ChatInterpreter(expected_conversation=run.conversation_id),
+            ChatInterpreter(expected_conversation=run.conversation_id, files_origin=self._dify.files_origin),
             request,
             stream=streaming,
             path=_PATH,

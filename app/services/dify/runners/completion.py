@@ -23,7 +23,9 @@ class CompletionRunner(DifyRunner):
         return await self._start(
             app,
             run,
-            ChatInterpreter(),  # the same message events as a chat, without a conversation
+            ChatInterpreter(
+                files_origin=self._dify.files_origin
+            ),  # the same message events as a chat, without a conversation
             request,
             stream=stream,
             path=_PATH,

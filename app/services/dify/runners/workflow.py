@@ -26,7 +26,7 @@ class WorkflowRunner(DifyRunner):
         return await self._start(
             app,
             run,
-            WorkflowInterpreter(app.output_key),
+            WorkflowInterpreter(app.output_key, files_origin=self._dify.files_origin),
             request,
             stream=stream,
             path=_PATH,

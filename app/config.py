@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
     tool_use: Literal["reasoning", "tool_calls", "off"] = "reasoning"
+    workflow_progress: Literal["off", "reasoning"] = "off"
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
 
     @property
@@ -234,6 +235,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "REASONING_MODE": ("reasoning_mode", _choice("separate", "inline", "strip")),
     "TASK_MODEL": ("task_model", str.strip),
     "TOOL_USE": ("tool_use", _choice("reasoning", "tool_calls", "off")),
+    "WORKFLOW_PROGRESS": ("workflow_progress", _choice("off", "reasoning")),
 }
 
 

@@ -78,6 +78,7 @@ class ServicesPlugin(InitPlugin):
             reasoning=settings.reasoning_mode,
             task_model=settings.task_model,
             tool_use=settings.tool_use,
+            progress=settings.workflow_progress == "reasoning",
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:

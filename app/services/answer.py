@@ -65,6 +65,13 @@ def file_text(file: FileOut) -> str:
     return f"\n{file_markdown(file.url, file.kind, file.name)}\n"
 
 
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """A chatflow's or workflow's node started, or failed (shown only with WORKFLOW_PROGRESS)."""
+
+    step: str  # the node's title
+    error: str | None = None  # set when the node failed
+
+
 class Replaced(msgspec.Struct, frozen=True):
     """The app's moderation replaced the whole answer with `text`."""
 
@@ -84,7 +91,9 @@ class Failed(msgspec.Struct, frozen=True):
     error: GatewayError
 
 
-AnswerEvent = Started | TextDelta | ReasoningDelta | ToolUse | FileOut | Replaced | Keepalive | Finished | Failed
+AnswerEvent = (
+    Started | TextDelta | ReasoningDelta | ToolUse | FileOut | Progress | Replaced | Keepalive | Finished | Failed
+)
 Tap = Callable[[list[AnswerEvent]], list[AnswerEvent]]  # a step between the run and the encoder (reasoning.py)
 KEEPALIVE = Keepalive()
 

@@ -84,12 +84,14 @@ class ChatService:
         reasoning: ReasoningMode = "separate",
         task_model: str | None = None,
         tool_use: ToolUseMode = "reasoning",
+        progress: bool = False,
     ) -> None:
         self._dify = dify
         self._runners = Runners(dify)
         self._reasoning: ReasoningMode = reasoning
         self._task_model = task_model
         self._tool_use: ToolUseMode = tool_use
+        self._progress = progress
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -177,7 +179,7 @@ class ChatService:
         )
         remember = self._remember(plan, request.messages)
         stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
-        stream.tap(ThinkSplitter(self._reasoning, self._tool_use).feed)
+        stream.tap(ThinkSplitter(self._reasoning, self._tool_use, progress=self._progress).feed)
         if request.stream:
             include_usage = bool(request.stream_options and request.stream_options.include_usage)
             relay = await open_relay(

@@ -8,8 +8,8 @@ text as Dify sent it; separated reasoning wrapped in `<think>` tags), `strip` (r
 import re
 from typing import Final, Literal
 
-from app.services.answer import AnswerEvent, Failed, Finished, ReasoningDelta, TextDelta, ToolUse
-from app.services.tools import ToolUseMode, narrative
+from app.services.answer import AnswerEvent, Failed, Finished, Progress, ReasoningDelta, TextDelta, ToolUse
+from app.services.tools import ToolUseMode, narrative, progress_line
 
 ReasoningMode = Literal["separate", "inline", "strip"]
 
@@ -39,11 +39,12 @@ def _partial(text: str, tag: str) -> int:
 class ThinkSplitter:
     """Per answer: text deltas in, content and reasoning deltas out (a partial tag is held back until decided)."""
 
-    __slots__ = ("_buffer", "_close", "_inline_open", "_mode", "_tools", "_trim")
+    __slots__ = ("_buffer", "_close", "_inline_open", "_mode", "_progress", "_tools", "_trim")
 
-    def __init__(self, mode: ReasoningMode, tools: ToolUseMode = "reasoning") -> None:
+    def __init__(self, mode: ReasoningMode, tools: ToolUseMode = "reasoning", *, progress: bool = False) -> None:
         self._mode: ReasoningMode = mode
         self._tools: ToolUseMode = tools  # an agent's tool use (tools.py): a line of reasoning, tool_calls, or off
+        self._progress = progress  # a chatflow's nodes as lines of reasoning (WORKFLOW_PROGRESS), else not shown
         self._buffer = ""
         self._close: str | None = None  # inside a block: the tag that ends it
         self._inline_open = False  # inline: a `<think>` opened for separated reasoning, not closed yet
@@ -108,17 +109,25 @@ class ThinkSplitter:
             return "<details".startswith(lowered)
         return lowered.startswith("<details") and len(text) < _DETAILS_LIMIT and "</summary>" not in lowered
 
+    def _step(self, event: ToolUse | Progress) -> AnswerEvent | None:
+        """An agent's tool use or a node's progress: a line of reasoning, the event itself, or nothing."""
+        if isinstance(event, Progress):
+            return ReasoningDelta(progress_line(event)) if self._progress else None
+        if self._tools == "reasoning":
+            return ReasoningDelta(narrative(event))
+        return event if self._tools == "tool_calls" else None
+
     def feed(self, batch: list[AnswerEvent]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
         inline = self._mode == "inline"
         for event in batch:
-            if isinstance(event, ToolUse):
-                if self._tools == "tool_calls":
-                    out.append(event)
+            if isinstance(event, ToolUse | Progress):
+                shown = self._step(event)
+                if not isinstance(shown, ReasoningDelta):
+                    if shown is not None:
+                        out.append(shown)
                     continue
-                if self._tools == "off":
-                    continue
-                event = ReasoningDelta(narrative(event))  # noqa: PLW2901  # shown as reasoning, in any REASONING_MODE
+                event = shown  # noqa: PLW2901  # shown as reasoning, in any REASONING_MODE
             if isinstance(event, ReasoningDelta):
                 if inline:  # separated reasoning shown as Dify's tagged reasoning would be
                     out.append(TextDelta(event.text if self._inline_open else THINK_OPEN + event.text))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from app.errors import GatewayError
-from app.services.answer import AnswerEvent, AnswerStream, Failed, Keepalive, Started
+from app.services.answer import AnswerEvent, AnswerStream, Failed, Keepalive, Progress, Started
 from app.services.drain import StreamDrain
 from app.services.openai.common import error_event
 
@@ -122,7 +122,7 @@ class EventRelay:
             await self.aclose()  # shielded inside: client gone or server shutting down
 
 
-_SILENT = (Keepalive, Started)  # events that show the client nothing
+_SILENT = (Keepalive, Started, Progress)  # events that show the client nothing (progress: unless a tap shows it)
 PING_COMMITS_AFTER = 5.0  # seconds: a keep-alive commits the response only once a stream has shown nothing this long
 
 

@@ -1,4 +1,5 @@
-"""How an agent's tool use is shown (`TOOL_USE`); applied in the answer's tap (reasoning.ThinkSplitter).
+"""How an agent's tool use (`TOOL_USE`) and a chatflow's progress (`WORKFLOW_PROGRESS`) are shown; applied in the
+answer's tap (reasoning.ThinkSplitter).
 
 `reasoning` (default): a short narrative in the reasoning (tool, input, a trimmed result), which every chat UI
 shows and none tries to act on. `tool_calls`: OpenAI `tool_calls`, with `finish_reason` still `stop` since Dify
@@ -8,7 +9,7 @@ already ran the tool (clients that run tools themselves may answer it with a "no
 
 from typing import Final, Literal
 
-from app.services.answer import ToolUse
+from app.services.answer import Progress, ToolUse
 
 ToolUseMode = Literal["reasoning", "tool_calls", "off"]
 RESULT_LIMIT: Final = 300  # characters of a tool's result shown in the narrative
@@ -17,3 +18,9 @@ RESULT_LIMIT: Final = 300  # characters of a tool's result shown in the narrativ
 def narrative(tool: ToolUse) -> str:
     result = tool.result if len(tool.result) <= RESULT_LIMIT else tool.result[: RESULT_LIMIT - 1] + "…"
     return f"Used `{tool.name}` with {tool.arguments}: {result}\n"
+
+
+def progress_line(progress: Progress) -> str:
+    if progress.error is None:
+        return f"Running {progress.step}...\n"
+    return f"{progress.step} failed: {progress.error}\n"

@@ -1,6 +1,8 @@
 """The gateway on a real port in front of the Dify double on another, driven by the official `openai` SDK."""
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import openai
 import pytest
@@ -63,4 +65,27 @@ def client(gateway_url: str) -> Iterator[openai.OpenAI]:
 @pytest.fixture
 async def async_client(gateway_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk:
+        yield sdk
+
+
+@contextmanager
+def own_gateway(dify: DifyDouble, **settings: Any) -> Iterator[str]:
+    """A gateway of its own in front of the double (its own settings and conversation store); yields its URL."""
+    config = Settings(
+        valid_api_keys=(CLIENT_KEY,),
+        dify_api_keys=tuple(DifyAppKey(app.key) for app in APPS),
+        dify_api_base=f"{dify.url}/v1",
+        **settings,
+    )
+    with ServerThread(create_app(config)) as server:
+        yield server.url
+
+
+@contextmanager
+def own_client(dify: DifyDouble, **settings: Any) -> Iterator[openai.OpenAI]:
+    """The SDK in front of a gateway of its own (`own_gateway`)."""
+    with (
+        own_gateway(dify, **settings) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk,
+    ):
         yield sdk

@@ -10,10 +10,8 @@ from typing import Any
 import openai
 import pytest
 
-from app import create_app
-from app.config import DifyAppKey, Settings
-from tests.dify_double import DifyDouble, ServerThread
-from tests.e2e.conftest import APPS, CLIENT_KEY, scoped
+from tests.dify_double import DifyDouble
+from tests.e2e.conftest import own_client, scoped
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "clients" / "open-webui-0.12.4.jsonl"
 
@@ -36,16 +34,7 @@ def _chat_bodies(dify: DifyDouble, user: str) -> list[tuple[str, dict[str, Any]]
 
 @pytest.fixture
 def task_client(dify: DifyDouble) -> Iterator[openai.OpenAI]:
-    settings = Settings(
-        valid_api_keys=(CLIENT_KEY,),
-        dify_api_keys=tuple(DifyAppKey(app.key) for app in APPS),
-        dify_api_base=f"{dify.url}/v1",
-        task_model="persona-chat",
-    )
-    with (
-        ServerThread(create_app(settings)) as server,
-        openai.OpenAI(base_url=f"{server.url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk,
-    ):
+    with own_client(dify, task_model="persona-chat") as sdk:
         yield sdk
 
 

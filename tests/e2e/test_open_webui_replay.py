@@ -9,10 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app import create_app
-from app.config import DifyAppKey, Settings
-from tests.dify_double import DifyDouble, ServerThread
-from tests.e2e.conftest import APPS, CLIENT_KEY
+from tests.dify_double import DifyDouble
+from tests.e2e.conftest import CLIENT_KEY, own_gateway
 
 RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "clients" / "open-webui-0.12.4.jsonl"
 MODELS = {"Echo Chat": "realdify-chat", "Flow Master": "realdify-advanced-chat", "Agent Smith": "realdify-agent"}
@@ -33,12 +31,7 @@ def _steps() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture
 def gateway(dify: DifyDouble) -> Iterator[httpx.Client]:
     """A gateway of its own: its conversation store holds only the replay's turns."""
-    settings = Settings(
-        valid_api_keys=(CLIENT_KEY,),
-        dify_api_keys=tuple(DifyAppKey(app.key) for app in APPS),
-        dify_api_base=f"{dify.url}/v1",
-    )
-    with ServerThread(create_app(settings)) as server, httpx.Client(base_url=server.url, timeout=20) as client:
+    with own_gateway(dify) as url, httpx.Client(base_url=url, timeout=20) as client:
         yield client
 
 

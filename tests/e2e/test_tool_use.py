@@ -6,10 +6,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from app import create_app
-from app.config import DifyAppKey, Settings
-from tests.dify_double import DifyDouble, ServerThread
-from tests.e2e.conftest import APPS, CLIENT_KEY
+from tests.dify_double import DifyDouble
+from tests.e2e.conftest import own_client
 
 # the agent calls a tool (the recorded trace)
 ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -17,16 +15,7 @@ ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is th
 
 @pytest.fixture(params=["reasoning", "tool_calls", "off"])
 def setting(request: pytest.FixtureRequest, dify: DifyDouble) -> Iterator[tuple[str, openai.OpenAI]]:
-    settings = Settings(
-        valid_api_keys=(CLIENT_KEY,),
-        dify_api_keys=tuple(DifyAppKey(app.key) for app in APPS),
-        dify_api_base=f"{dify.url}/v1",
-        tool_use=request.param,
-    )
-    with (
-        ServerThread(create_app(settings)) as server,
-        openai.OpenAI(base_url=f"{server.url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk,
-    ):
+    with own_client(dify, tool_use=request.param) as sdk:
         yield request.param, sdk
 
 

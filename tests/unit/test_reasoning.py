@@ -116,3 +116,19 @@ def test_tool_use_in_each_mode() -> None:
     assert ThinkSplitter("separate", "tool_calls").feed([tool]) == [tool]
     assert ThinkSplitter("separate", "off").feed([tool]) == []
     assert ThinkSplitter("strip", "reasoning").feed([tool]) == []  # a line of reasoning: stripped with it
+
+
+def test_workflow_progress_is_a_line_of_reasoning_only_when_asked_for() -> None:
+    from app.services.answer import Progress  # noqa: PLC0415
+
+    started, failed = Progress(step="LLM"), Progress(step="HTTP", error="[Errno 111] Connection refused")
+    assert ThinkSplitter("separate").feed([started, TextDelta("hi")]) == [TextDelta("hi")]  # off by default
+    shown = ThinkSplitter("separate", progress=True).feed([started, failed, TextDelta("hi")])
+    assert shown == [
+        ReasoningDelta("Running LLM...\n"),
+        ReasoningDelta("HTTP failed: [Errno 111] Connection refused\n"),
+        TextDelta("hi"),
+    ]
+    inline = ThinkSplitter("inline", progress=True).feed([started, TextDelta("hi")])
+    assert "".join(e.text for e in inline if isinstance(e, TextDelta)) == "<think>Running LLM...\n</think>\nhi"
+    assert ThinkSplitter("strip", progress=True).feed([started]) == []

@@ -120,6 +120,23 @@ class IgnoredEvent(BaseEvent):
     task_id: Any = None
 
 
+class NodeData(msgspec.Struct, kw_only=True):
+    """What a node's progress shows; typed loosely: nothing else reads these events, and none may break a stream."""
+
+    title: Any = None  # (the envelope is loose too: an IgnoredEvent's)
+    node_type: Any = None
+    status: Any = None
+    error: Any = None
+
+
+class NodeStartedEvent(IgnoredEvent, tag="node_started"):
+    data: NodeData | None = None
+
+
+class NodeFinishedEvent(IgnoredEvent, tag="node_finished"):
+    data: NodeData | None = None
+
+
 def _ignored(tag: str) -> type[BaseEvent]:
     return cast(
         "type[BaseEvent]", msgspec.defstruct(f"Ignored_{tag}", [], bases=(IgnoredEvent,), tag=tag, kw_only=True)
@@ -129,8 +146,6 @@ def _ignored(tag: str) -> type[BaseEvent]:
 IGNORED_EVENTS: tuple[type[BaseEvent], ...] = tuple(
     _ignored(tag)
     for tag in (
-        "node_started",
-        "node_finished",
         "node_retry",
         "iteration_started",
         "iteration_next",
@@ -163,4 +178,6 @@ DifyEvent = (
     | HumanInputRequiredEvent
     | ReasoningChunkEvent
     | AgentThoughtEvent
+    | NodeStartedEvent
+    | NodeFinishedEvent
 )

@@ -22,6 +22,8 @@ from app.schemas.dify import (
     MessageEvent,
     MessageFileEvent,
     MessageReplaceEvent,
+    NodeFinishedEvent,
+    NodeStartedEvent,
     ReasoningChunkEvent,
     TextChunkEvent,
     TextReplaceEvent,
@@ -38,6 +40,7 @@ from app.services.answer import (
     Failed,
     FileOut,
     Finished,
+    Progress,
     ReasoningDelta,
     Replaced,
     Started,
@@ -157,6 +160,10 @@ class _Interpreter:
         elif isinstance(event, WorkflowPausedEvent):
             self.over = True
             out += paused(self._forms)
+        elif isinstance(event, NodeStartedEvent | NodeFinishedEvent):
+            progress = node_progress(event)
+            if progress is not None:
+                out.append(progress)
 
     def _error(self, event: ErrorEvent) -> Failed:
         self.over = True
@@ -294,6 +301,21 @@ class ChatInterpreter(_Interpreter):
         if self.workflow_failure is not None:
             return [Failed(run_failure(self.workflow_failure))]
         return [Failed(incomplete())]
+
+
+_QUIET_NODES = frozenset({"start", "end", "answer"})  # they do nothing worth showing: the answer is already shown
+
+
+def node_progress(event: NodeStartedEvent | NodeFinishedEvent) -> Progress | None:
+    """A node that started (its title), or failed (with Dify's error); nothing for the rest."""
+    data = event.data
+    if data is None or not data.title or data.node_type in _QUIET_NODES:
+        return None
+    if isinstance(event, NodeStartedEvent):
+        return Progress(step=str(data.title))
+    if data.status in ("failed", "exception"):
+        return Progress(step=str(data.title), error=str(data.error or data.status))
+    return None
 
 
 def _absolute(url: str, origin: str) -> str:

@@ -7,8 +7,8 @@ import pytest
 
 from app.errors import GatewayError, NotFoundError, UpstreamError
 from app.schemas.dify import BaseEvent
-from app.services.answer import Failed, FileOut, Finished, Keepalive, Replaced, Started, TextDelta, file_text
-from app.services.dify.interpret import ChatInterpreter, usage_from_dify
+from app.services.answer import Failed, FileOut, Finished, Keepalive, Progress, Replaced, Started, TextDelta, file_text
+from app.services.dify.interpret import ChatInterpreter, WorkflowInterpreter, usage_from_dify
 from app.services.dify.stream import decode_event
 from tests.traces import load
 from tests.unit.dify.events import answer_text, interpret, recorded_events, replace_event
@@ -289,3 +289,34 @@ def test_a_file_from_the_app_is_shown_inline_if_an_image_else_as_a_link() -> Non
     assert file_text(document) == "\n[document](https://files.example/report.pdf)\n"
     assert file_text(FileOut(url="https://x/cat.png", kind="image")) == "\n![image](https://x/cat.png)\n"
     assert file_text(FileOut(url="https://x/a", kind="custom", name="a.zip")) == "\n[a.zip](https://x/a)\n"
+
+
+# a chatflow's progress (WORKFLOW_PROGRESS): nodes, from the recordings
+
+
+def _progress(name: str) -> list[Progress]:
+    interpreter = ChatInterpreter()
+    return [e for e in interpreter.feed(list(recorded_events(name))) if isinstance(e, Progress)]
+
+
+def test_each_working_node_that_starts_is_progress_but_start_and_answer_are_not() -> None:
+    assert _progress("advanced-chat-streaming") == [Progress(step="LLM")]
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("advanced-chat-err-upstream-streaming", "[openai_api_compatible] Error: API request failed"),
+        ("dify-1.15/advanced-chat-err-node-failed-streaming", "[Errno 111] Connection refused"),
+    ],
+)
+def test_a_failed_node_is_progress_with_difys_error(name: str, error: str) -> None:
+    failed = [p for p in _progress(name) if p.error is not None]
+    assert len(failed) == 1
+    assert failed[0].error is not None and failed[0].error.startswith(error)
+
+
+def test_workflow_nodes_are_progress_too() -> None:
+    interpreter = WorkflowInterpreter()
+    steps = [e for e in interpreter.feed(list(recorded_events("workflow-streaming"))) if isinstance(e, Progress)]
+    assert steps and all(p.error is None for p in steps)

@@ -11,7 +11,7 @@ from dotenv import dotenv_values
 
 AppMode = Literal["chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion"]
 APP_MODES: tuple[AppMode, ...] = ("chat", "agent-chat", "advanced-chat", "agent", "workflow", "completion")
-_KEY_OPTIONS = ("input", "output", "id")
+_KEY_OPTIONS = ("input", "output", "id", "file")
 
 
 class ConfigError(Exception):
@@ -24,6 +24,7 @@ class DifyAppKey(msgspec.Struct, frozen=True):
     input_variable: str | None = None  # workflow/completion: the input that takes the user's text (else discovered)
     output_key: str | None = None  # workflow: the output shown when nothing was streamed
     model_id: str | None = None  # the model id clients see, instead of the app's name
+    file_variable: str | None = None  # workflow: the file input that takes the request's files (else the first)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
     tool_use: Literal["reasoning", "tool_calls", "off"] = "reasoning"
     workflow_progress: Literal["off", "reasoning"] = "off"
+    max_file_bytes: int = 15 * 1024 * 1024
+    upload_cache_ttl: float = 3600.0
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
 
     @property
@@ -84,7 +87,8 @@ def _split_list(raw: str) -> list[str]:
 
 
 def _parse_dify_key(item: str, position: int) -> DifyAppKey:
-    """`key[:mode][:input=<variable>][:output=<key>]`; errors name the entry's position, never the key."""
+    """`key[:mode][:input=<variable>][:output=<key>][:id=<model id>][:file=<variable>]`; errors name the entry's
+    position, never the key."""
     key, *segments = (part.strip() for part in item.split(":"))
     if not key:
         raise ConfigError(f"DIFY_API_KEYS: entry {position} has no key before its `:`")
@@ -103,7 +107,7 @@ def _parse_dify_key(item: str, position: int) -> DifyAppKey:
         elif name.strip() not in _KEY_OPTIONS or not value.strip():
             raise ConfigError(
                 f"DIFY_API_KEYS: entry {position}, part {index} is not an option "
-                "(expected input=<variable>, output=<key> or id=<model id>)"
+                "(expected input=<variable>, output=<key>, id=<model id> or file=<variable>)"
             )
         else:
             options[name.strip()] = value.strip()
@@ -113,6 +117,7 @@ def _parse_dify_key(item: str, position: int) -> DifyAppKey:
         input_variable=options.get("input"),
         output_key=options.get("output"),
         model_id=options.get("id"),
+        file_variable=options.get("file"),
     )
 
 
@@ -236,6 +241,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "TASK_MODEL": ("task_model", str.strip),
     "TOOL_USE": ("tool_use", _choice("reasoning", "tool_calls", "off")),
     "WORKFLOW_PROGRESS": ("workflow_progress", _choice("off", "reasoning")),
+    "MAX_FILE_BYTES": ("max_file_bytes", _positive_int),
+    "UPLOAD_CACHE_TTL": ("upload_cache_ttl", _positive_float),
 }
 
 

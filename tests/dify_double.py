@@ -49,6 +49,16 @@ class DifyAppDouble:
     input_variables: tuple[str, ...] = ()  # paragraph inputs declared in the app's form (GET /parameters)
     required_inputs: tuple[str, ...] = ()  # required text inputs declared in the form, beside the mode's own
     agent_1_16: bool = False  # a New Agent as Dify 1.16 streams it: agent_message deltas, then the whole answer
+    file_upload: dict[str, Any] | None = None  # the app's `file_upload` (GET /parameters); None: the recorded one
+    file_inputs: tuple[dict[str, Any], ...] = ()  # workflow file inputs: {"file" | "file-list": {variable, ...}}
+
+
+@dataclass
+class Upload:
+    user: str
+    filename: str
+    mime_type: str
+    data: bytes
 
 
 @dataclass
@@ -69,6 +79,7 @@ class DifyDouble:
     stopped: set[str] = field(default_factory=set)
     conversations: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (key, user)
     fail_info: set[str] = field(default_factory=set)  # keys whose /info answers 500
+    uploads: dict[str, Upload] = field(default_factory=dict)  # upload id -> what was uploaded, by whom
     url: str = ""  # set by whoever serves it
     generation: str = "0.15.3"  # or "1.15": current Dify's behaviour where it differs (see dify-current.md)
 
@@ -150,7 +161,11 @@ class DifyDouble:
                 {"text-input": {"label": name, "variable": name, "required": True, "max_length": 48}}
                 for name in app.required_inputs
             ]
-            await self._json(send, 200, {**parameters.json(), "user_input_form": form})
+            form += list(app.file_inputs)
+            answer = {**parameters.json(), "user_input_form": form}
+            if app.file_upload is not None:
+                answer["file_upload"] = app.file_upload
+            await self._json(send, 200, answer)
         elif method == "POST" and path == "/v1/chat-messages":
             await self._chat(app, body or {}, send)
         elif method == "POST" and path.startswith("/v1/chat-messages/") and path.endswith("/stop"):
@@ -174,13 +189,63 @@ class DifyDouble:
             self.stopped.add(path.split("/")[-2])
             await self._json(send, 200, {"result": "success"})
         elif method == "POST" and path == "/v1/files/upload":
-            await self._json(send, 201, {"id": str(uuid.uuid4()), "name": "upload", "size": len(raw)})
+            await self._upload(headers, raw, send)
         else:
             await self._json(
                 send,
                 404,
                 {"code": "not_found", "message": "The requested URL was not found on the server.", "status": 404},
             )
+
+    async def _upload(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        """`POST /files/upload` as Dify checks it (dify-service-api.md §6.1): one file part, a name, the blocked
+        extensions, the size limits; 201 with the recorded body's fields."""
+        boundary = headers.get("content-type", "").partition("boundary=")[2].strip('"').encode()
+        fields: dict[str, tuple[dict[str, str], bytes]] = {}
+        for chunk in raw.split(b"--" + boundary)[1:-1]:
+            head, _, data = chunk.removeprefix(b"\r\n").removesuffix(b"\r\n").partition(b"\r\n\r\n")
+            meta = dict(re.findall(r'(\w+)="([^"]*)"', head.decode()))
+            content_type = re.search(r"content-type:\s*(\S+)", head.decode(), re.I)
+            meta["content_type"] = content_type.group(1) if content_type else ""
+            fields[meta.get("name", "")] = (meta, data)
+        if "file" not in fields:
+            await self._json(
+                send, 400, {"code": "no_file_uploaded", "message": "Please upload your file.", "status": 400}
+            )
+            return
+        meta, data = fields["file"]
+        filename, extension = meta.get("filename", ""), meta.get("filename", "").rpartition(".")[2].lower()
+        if extension == "exe":
+            message = f"File extension '.{extension}' is not allowed for security reasons"
+            await self._json(send, 400, {"code": "invalid_param", "message": message, "status": 400})
+            return
+        limit = 10 if extension in ("png", "jpg", "jpeg", "gif", "webp", "svg") else 15
+        if len(data) > limit * 1024 * 1024:
+            await self._json(send, 413, {"code": "file_too_large", "message": "", "status": 413})
+            return
+        upload_id = str(uuid.uuid4())
+        user = fields["user"][1].decode() if "user" in fields else "DEFAULT-USER"
+        self.uploads[upload_id] = Upload(user=user, filename=filename, mime_type=meta["content_type"], data=data)
+        answer = {"id": upload_id, "name": filename, "size": len(data), "extension": extension}
+        answer |= {"mime_type": meta["content_type"], "created_by": str(uuid.uuid4()), "created_at": int(time.time())}
+        await self._json(send, 201, answer)
+
+    def _files_seen(self, body: dict[str, Any]) -> str | None:
+        """The files a run references, as the recorded model echoed them (`type:method:name`); None if an upload id
+        is unknown or another user's (Dify: 400 "Invalid upload file")."""
+        mappings = list(body.get("files") or [])
+        for value in (body.get("inputs") or {}).values():
+            mappings += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, dict)]
+        seen = []
+        for mapping in mappings:
+            if mapping.get("transfer_method") == "local_file":
+                upload = self.uploads.get(mapping.get("upload_file_id", ""))
+                if upload is None or upload.user != body.get("user"):
+                    return None
+                seen.append(f"{mapping['type']}:local_file:{upload.filename}")
+            else:
+                seen.append(f"{mapping.get('type')}:remote_url:{mapping.get('url')}")
+        return " ".join(seen)
 
     async def _workflow_probe(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
         if app.mode != "workflow":
@@ -225,6 +290,10 @@ class DifyDouble:
         if not query:
             await self._json(send, 400, {"code": "invalid_param", "message": "query is required", "status": 400})
             return
+        seen = self._files_seen(body)
+        if seen is None:
+            await self._json(send, *_recorded_error("chat-err-bad-upload-file-id"))
+            return
         conversation_id = body.get("conversation_id") or ""
         if conversation_id:
             owner = self.conversations.get(conversation_id)
@@ -268,7 +337,7 @@ class DifyDouble:
             "task_id": str(uuid.uuid4()),
             "created_at": int(time.time()),
         }
-        chunks = _answer_chunks(query)
+        chunks = _answer_chunks(query, seen)
         if "[pause]" in query and app.mode == "advanced-chat":  # waits for a human (Dify 1.12+)
             trace = load(f"dify-1.15/advanced-chat-hitl-{'streaming' if streaming else 'blocking'}")
             if streaming:
@@ -288,13 +357,17 @@ class DifyDouble:
         if not query or missing:
             await self._json(send, *_recorded_error(f"{app.mode}-err-missing-input"))
             return
+        seen = self._files_seen(body)
+        if seen is None:
+            await self._json(send, *_recorded_error("advanced-chat-err-bad-upload-file-id"))
+            return
         ids = {
             "conversation_id": "",
             "message_id": str(uuid.uuid4()),
             "task_id": str(uuid.uuid4()),
             "created_at": int(time.time()),
         }
-        chunks = _answer_chunks(query)
+        chunks = _answer_chunks(query, seen)
         if body.get("response_mode") == "streaming":
             await self._stream(app, ids, query, chunks, send)
         elif app.mode == "workflow":
@@ -435,13 +508,13 @@ def _with_ids(template: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
 _CHUNKS = re.compile(r"\[chunks=(\d+)\]")
 
 
-def _answer_chunks(query: str) -> list[str]:
+def _answer_chunks(query: str, files: str | None = None) -> list[str]:
     many = _CHUNKS.search(query)
     if many:
         return [f"tok{i} " for i in range(int(many.group(1)))]
     if "[object]" in query:
         return ["Sure, here it is:\n```json\n", '{"title": "A title', ' from Dify"}\n```']
-    words = f"Echo: {query}".split(" ")
+    words = f"Echo: {query}{f' [files: {files}]' if files else ''}".split(" ")
     chunks = [" ".join(words[i : i + 3]) + (" " if i + 3 < len(words) else "") for i in range(0, len(words), 3)]
     if "[think]" in query:  # a reasoning model, its thinking tagged in the answer (graphon's default), split mid-tag
         chunks = ["<thi", "nk>pondering about ", "it</th", "ink>\n\n", *chunks]

@@ -18,6 +18,7 @@ from app.services.conversations import ConversationStore, ConversationTracker, M
 from app.services.dify import DifyClient
 from app.services.drain import StreamDrain
 from app.services.registry import ModelRegistry
+from app.services.uploads import Uploads
 
 logger = logging.getLogger("opendify")
 
@@ -66,6 +67,12 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
+        uploaded: ConversationStore = (  # content hash -> Dify upload id, shared like the conversations
+            RedisStore(settings.redis_url, ttl=settings.upload_cache_ttl, timeout=settings.redis_timeout)
+            if settings.redis_url
+            else MemoryStore(ttl=settings.upload_cache_ttl, max_entries=10_000)
+        )
+        uploads = Uploads(dify, uploaded)
         drain = StreamDrain(settings.shutdown_grace)
         app.state.stream_drain = drain  # the server's protocol starts it at shutdown (app.server)
         app.state.chat_service = ChatService(
@@ -79,6 +86,8 @@ class ServicesPlugin(InitPlugin):
             task_model=settings.task_model,
             tool_use=settings.tool_use,
             progress=settings.workflow_progress == "reasoning",
+            uploads=uploads,
+            max_file_bytes=settings.max_file_bytes,
         )
         warm_up: asyncio.Task[None] | None = None
         if registry.configured:
@@ -94,3 +103,4 @@ class ServicesPlugin(InitPlugin):
                 await asyncio.gather(warm_up, return_exceptions=True)
             await registry.close()
             await tracker.close()
+            await uploads.close()

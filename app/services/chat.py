@@ -1,25 +1,35 @@
 """Chat completions for every Dify app mode: resolve the app, plan the turn, upload files, run, answer."""
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Awaitable, Callable
 
-from app.errors import InvalidRequestError, NotFoundError, model_not_found
+import msgspec
+
+from app.errors import NotFoundError, model_not_found
 from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest, ChatMessage
 from app.services.answer import collect
-from app.services.conversations import ConversationMode, ConversationTracker, Plan, fold_instead, plan_turn, scope_of
+from app.services.conversations import (
+    ConversationMode,
+    ConversationTracker,
+    MemoryStore,
+    Plan,
+    fold_instead,
+    plan_turn,
+    scope_of,
+)
 from app.services.dify import DifyClient
 from app.services.dify.runners import RunInput, Runners
 from app.services.drain import StreamDrain
-from app.services.inputs import Prompt, is_housekeeping, last_user_index, run_inputs
+from app.services.inputs import is_housekeeping, last_user_index, run_inputs
+from app.services.inputs.files import FilePolicy, SentFile, check, files_of
 from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
 from app.services.structured import JsonFormat, as_json, instruction, json_format
 from app.services.tools import ToolUseMode
+from app.services.uploads import Uploads
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -38,26 +48,6 @@ def dify_user(user: str | None, client_id: str, *, raw: bool = False) -> str:
         return user
     scoped = f"opendify-{client_id}"
     return f"{scoped}:{user}" if user else scoped
-
-
-def _decode_data_url(url: str) -> tuple[str, bytes]:
-    header, _, payload = url.partition(",")
-    mime_type = header[5:].split(";", 1)[0] or "application/octet-stream"
-    if not mime_type.startswith("image/"):
-        # an image_url part holds an image; documents are not uploaded under an image's name
-        raise InvalidRequestError(
-            f"An image_url data: URL must hold an image (image/*), not {mime_type[:100]}",
-            param="messages",
-            code="invalid_value",
-        )
-    if ";base64" not in header:
-        raise InvalidRequestError("Inline images must be base64 data: URLs", param="messages", code="invalid_value")
-    try:
-        return mime_type, base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
-        raise InvalidRequestError(
-            "An inline image is not valid base64", param="messages", code="invalid_value"
-        ) from exc
 
 
 Remember = Callable[[str, str], Awaitable[None]]  # (answer as the client saw it, conversation id)
@@ -85,6 +75,8 @@ class ChatService:
         task_model: str | None = None,
         tool_use: ToolUseMode = "reasoning",
         progress: bool = False,
+        uploads: Uploads | None = None,
+        max_file_bytes: int = 15 * 1024 * 1024,
     ) -> None:
         self._dify = dify
         self._runners = Runners(dify)
@@ -92,6 +84,8 @@ class ChatService:
         self._task_model = task_model
         self._tool_use: ToolUseMode = tool_use
         self._progress = progress
+        self._uploads = uploads or Uploads(dify, MemoryStore(ttl=3600, max_entries=10_000))
+        self._max_file_bytes = max_file_bytes
         self._raw_user = raw_user
         self._drain = drain or StreamDrain(0.0)
         self._registry = registry
@@ -109,11 +103,13 @@ class ChatService:
     ) -> ChatOutcome:
         """`forwarded_user` and `chat_id`: who the user is and which chat this is, as the client forwards them
         (Open WebUI's `X-OpenWebUI-User-Id` and `X-OpenWebUI-Chat-Id`)."""
-        last_user_index(request.messages)  # a malformed request is a 400 before anything else
+        last = last_user_index(request.messages)  # a malformed request is a 400 before anything else
         wanted = json_format(request.response_format, request.messages)
+        sent = files_of(request.messages[last], last)  # decoded and sniffed: a bad part is a 400
         housekeeping = is_housekeeping(request.messages)
         app = await self._app_for(request.model, housekeeping)
         user = dify_user(request.user or forwarded_user, client_id, raw=self._raw_user)
+        files = await self._files(app, user, sent)  # checked, then uploaded: before a conversation is claimed
         # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
         stateless = housekeeping or app.stateless
         explicit = None if stateless else conversation_id or request.conversation_id
@@ -125,7 +121,6 @@ class ChatService:
             scope=scope_of(client_id, app.id, user, chat_id),
             explicit_conversation=explicit,
         )
-        files = await self._files(app, user, plan.prompt)  # the last user message's: the same for a retry
         try:
             return await self._run(app, request, user, plan, files, wanted=wanted)
         except NotFoundError as exc:
@@ -165,6 +160,10 @@ class ChatService:
         gateway = dict(plan.inputs)
         if app.query_variable is not None:
             gateway[app.query_variable] = query
+        if app.file_input is not None and files:  # a workflow's file input takes the files, not `sys.files`
+            mappings = [msgspec.to_builtins(file) for file in files]
+            gateway[app.file_input.variable] = mappings[0] if app.file_input.kind == "file" else mappings
+            files = []
         if plan.conversation_id is None:
             inputs = run_inputs(app.form, request.inputs, gateway)
         else:  # Dify keeps a conversation's inputs from its first turn
@@ -204,11 +203,13 @@ class ChatService:
 
         return remember
 
-    async def _files(self, app: DifyApp, user: str, prompt: Prompt) -> list[DifyFile]:
-        files = list(prompt.files)
-        for index, url in enumerate(prompt.data_urls):
-            mime_type, data = _decode_data_url(url)
-            extension = mime_type.rsplit("/", 1)[-1] or "bin"
-            upload_id = await self._dify.upload_file(app.key, user, f"image-{index + 1}.{extension}", mime_type, data)
-            files.append(DifyFile(type="image", transfer_method="local_file", upload_file_id=upload_id))
-        return files
+    async def _files(self, app: DifyApp, user: str, sent: list[SentFile]) -> list[DifyFile]:
+        """The last user message's files, checked against what the app (or its workflow file input) accepts, then
+        referenced as Dify files (uploads deduplicated)."""
+        if not sent:
+            return []
+        policy = app.files
+        if app.file_input is not None and app.file_input.accepts is not None:
+            policy = FilePolicy(known=True, rule=app.file_input.accepts, sizes=app.files.sizes)
+        types = check(sent, policy, max_bytes=self._max_file_bytes, app=app.id)
+        return await self._uploads.dify_files(app, user, sent, types)

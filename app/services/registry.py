@@ -11,7 +11,8 @@ from app.config import APP_MODES, AppMode, DifyAppKey
 from app.errors import GatewayError
 from app.schemas.openai import Model
 from app.services.dify import DifyClient
-from app.services.inputs.variables import FormInput, form_of, query_variable
+from app.services.inputs.files import UNKNOWN_POLICY, FilePolicy, policy_of
+from app.services.inputs.variables import FormInput, file_input, form_of, query_variable
 
 logger = logging.getLogger("opendify.models")
 
@@ -30,6 +31,8 @@ class DifyApp(msgspec.Struct, frozen=True, kw_only=True):
     form: tuple[FormInput, ...] = ()  # the app's input form (GET /parameters)
     query_variable: str | None = None  # workflow and completion apps: the input that takes the user's text
     output_key: str | None = None  # workflow apps: the output shown when nothing was streamed (configured)
+    files: FilePolicy = UNKNOWN_POLICY  # how the app takes files (`file_upload`, GET /parameters)
+    file_input: FormInput | None = None  # workflow apps: the file input that takes the request's files
     key: str
     position: int
     created: int
@@ -55,6 +58,7 @@ class DiscoveredApp(msgspec.Struct, frozen=True, kw_only=True):
     mode: AppMode | None
     created: int
     form: tuple[FormInput, ...] = ()
+    files: FilePolicy = UNKNOWN_POLICY
 
 
 def assign_ids(found: dict[int, DiscoveredApp], configured: dict[int, str] | None = None) -> dict[str, int]:
@@ -151,14 +155,18 @@ class ModelRegistry:
             )
             return None
         created = known.created if known else int(time.time())
-        form = await self._read_form(app_key.key, known)
-        return DiscoveredApp(name=info.name, description=info.description, mode=mode, created=created, form=form)
+        form, files = await self._read_parameters(app_key.key, known)
+        return DiscoveredApp(
+            name=info.name, description=info.description, mode=mode, created=created, form=form, files=files
+        )
 
-    async def _read_form(self, key: str, known: DiscoveredApp | None) -> tuple[FormInput, ...]:
+    async def _read_parameters(self, key: str, known: DiscoveredApp | None) -> tuple[tuple[FormInput, ...], FilePolicy]:
         try:
-            return form_of(await self._dify.parameters(key))
+            parameters = await self._dify.parameters(key)
         except GatewayError:
-            return known.form if known else ()  # not fatal: the prompt is folded into the query, inputs unchecked
+            # not fatal: the prompt is folded into the query, inputs and files unchecked (Dify decides)
+            return (known.form, known.files) if known else ((), UNKNOWN_POLICY)
+        return form_of(parameters), policy_of(parameters.file_upload, parameters.system_parameters)
 
     def _app(self, model_id: str, position: int) -> DifyApp:
         found, configured = self._found[position], self._keys[position]
@@ -173,6 +181,8 @@ class ModelRegistry:
             form=found.form,
             query_variable=query_variable(found.form, configured.input_variable) if stateless else None,
             output_key=configured.output_key,
+            files=found.files,
+            file_input=file_input(found.form, configured.file_variable) if found.mode == "workflow" else None,
             key=configured.key,
             position=position,
             created=found.created,

@@ -40,6 +40,9 @@ def test_models_list_every_app_with_distinct_ids(client: openai.OpenAI) -> None:
         "realdify-new-agent",
         "agent-1.16",
         "topic-flow",
+        "files-flow",
+        "text-only",
+        "doc-workflow",
     }
     assert models["realdify-agent"].model_extra == {"name": "realdify-agent", "description": "", "mode": "agent-chat"}
     assert models["realdify-new-agent"].model_extra == {

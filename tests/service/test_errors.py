@@ -453,11 +453,14 @@ async def test_invalid_utf8_is_invalid_json(client: AsyncTestClient[Litestar], d
 
 
 @pytest.mark.parametrize(
-    ("url", "why"),
-    [("data:application/pdf;base64,JVBERi0xLjQ=", "image/*"), ("ftp://example.com/cat.png", "image_url")],
+    ("url", "why", "code"),
+    [
+        ("data:image/png;base64,JVBERi0xLjQ=", "must hold an image; its bytes are application/pdf", "invalid_file"),
+        ("ftp://example.com/cat.png", "image_url", "invalid_value"),
+    ],
 )
 async def test_an_image_url_that_is_no_image_is_refused_before_dify(
-    client: AsyncTestClient[Litestar], dify: HTTPXMock, url: str, why: str
+    client: AsyncTestClient[Litestar], dify: HTTPXMock, url: str, why: str, code: str
 ) -> None:
     content = [{"type": "text", "text": "Read this"}, {"type": "image_url", "image_url": {"url": url}}]
     response = await client.post(
@@ -467,6 +470,6 @@ async def test_an_image_url_that_is_no_image_is_refused_before_dify(
     )
 
     error = envelope(response, 400)
-    assert error["code"] == "invalid_value"
+    assert error["code"] == code
     assert why in error["message"] or why in (error["param"] or "")
     assert chat_requests(dify) == [] and not [r for r in dify.get_requests() if r.url.path.endswith("/files/upload")]

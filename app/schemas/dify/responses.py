@@ -14,9 +14,12 @@ class AppInfo(msgspec.Struct, kw_only=True):
 
 
 class AppParameters(msgspec.Struct, kw_only=True):
-    """`GET /parameters`: only the input form matters here, a list of `{<control type>: {"variable": ...}}`."""
+    """`GET /parameters`: the input form, a list of `{<control type>: {"variable": ...}}`, and how the app takes
+    files (`file_upload`, in its current or its older chat-only shape; `system_parameters` has the size limits)."""
 
     user_input_form: list[dict[str, dict[str, Any]]] = msgspec.field(default_factory=list)
+    file_upload: dict[str, Any] | None = None
+    system_parameters: dict[str, Any] | None = None
 
 
 class UploadedFile(msgspec.Struct, kw_only=True):

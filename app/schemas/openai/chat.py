@@ -15,12 +15,27 @@ class ImageURL(msgspec.Struct, kw_only=True):
     detail: str | None = None
 
 
+class FileData(msgspec.Struct, kw_only=True):
+    """A `file` part's file: base64 bytes (or a `data:` URL) and a name; OpenAI file ids are not served here."""
+
+    file_data: str | None = None
+    filename: str | None = None
+    file_id: str | None = None
+
+
+class InputAudio(msgspec.Struct, kw_only=True):
+    data: str  # base64
+    format: str = "wav"
+
+
 class ContentPart(msgspec.Struct, kw_only=True):
-    """One part of an array `content`; parts other than text and image_url are tolerated and skipped."""
+    """One part of an array `content`: text, `image_url`, `file`, `input_audio`; other kinds are skipped."""
 
     type: str
     text: str | None = None
     image_url: ImageURL | None = None
+    file: FileData | None = None
+    input_audio: InputAudio | None = None
 
 
 class ChatMessage(msgspec.Struct, kw_only=True):

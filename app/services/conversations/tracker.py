@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from app.schemas.openai import ChatMessage
 from app.services.conversations.stores import ConversationStore, StoreUnavailableError
-from app.services.inputs.prompt import message_text
+from app.services.inputs.prompt import canonical_text
 from app.services.reasoning import without_reasoning
 
 logger = logging.getLogger("opendify.conversations")
@@ -73,7 +73,7 @@ class _Transcript:
         self.system: list[str] = []
         self.turns: list[str] = []
         for message in messages:
-            text = message_text(message)
+            text = canonical_text(message)
             if message.role in _SYSTEM:
                 if not text.startswith(_RECAPS):
                     self.system.append(_message_digest("system", text))

@@ -1,10 +1,11 @@
-"""OpenAI `messages` -> one Dify `query` (plus image files). Pure functions."""
+"""OpenAI `messages` -> one Dify `query` (the current turn's files are `inputs/files.py`'s). Pure functions."""
+
+import hashlib
 
 import msgspec
 
 from app.errors import InvalidRequestError
-from app.schemas.dify import DifyFile
-from app.schemas.openai import ChatMessage
+from app.schemas.openai import ChatMessage, ContentPart
 
 _ROLE_LABELS = {
     "system": "System",
@@ -18,13 +19,52 @@ _ROLE_LABELS = {
 
 class Prompt(msgspec.Struct, frozen=True, kw_only=True):
     query: str
-    files: tuple[DifyFile, ...] = ()
-    data_urls: tuple[str, ...] = ()  # inline images that must be uploaded to Dify first
+
+
+def _placeholder(part: ContentPart) -> str | None:
+    if part.image_url is not None:
+        return "[image]"
+    if part.file is not None:
+        return f"[file {part.file.filename}]" if part.file.filename else "[file]"
+    if part.input_audio is not None:
+        return "[audio]"
+    return None
+
+
+def _file_digest(part: ContentPart) -> str | None:
+    """A digest of a file part's content (its URL, or its base64 bytes as sent): what tells two files apart."""
+    payload = (
+        part.image_url.url
+        if part.image_url is not None
+        else part.file.file_data or part.file.file_id
+        if part.file is not None
+        else part.input_audio.data
+        if part.input_audio is not None
+        else None
+    )
+    return None if payload is None else hashlib.sha256(payload.encode()).hexdigest()
+
+
+def canonical_text(message: ChatMessage) -> str:
+    """The message as conversations are matched: its text, and a digest of each file in place (two different images
+    never match, the same one sent again does), whatever the prompt rendering."""
+    content = message.content
+    if not isinstance(content, list):
+        return message_text(message)
+    pieces = []
+    for part in content:
+        if part.text is not None:
+            pieces.append(part.text)
+        else:
+            digest = _file_digest(part)
+            if digest is not None:
+                pieces.append(f"\x00{part.type}:{digest}")
+    return "\n".join(pieces)
 
 
 def message_text(message: ChatMessage, *, placeholders: bool = True) -> str:
-    """The message as text; an image part is `[image]` (`placeholders`) in a folded earlier turn, nothing in the
-    current one (its images go to Dify as files)."""
+    """The message as text; a file part is `[image]`, `[file <name>]` or `[audio]` (`placeholders`) in a folded
+    earlier turn, nothing in the current one (its files go to Dify as files)."""
     content = message.content
     if content is None:
         text = ""
@@ -35,8 +75,10 @@ def message_text(message: ChatMessage, *, placeholders: bool = True) -> str:
         for part in content:
             if part.text is not None:
                 pieces.append(part.text)
-            elif part.type == "image_url" and placeholders:
-                pieces.append("[image]")
+            elif placeholders:
+                placeholder = _placeholder(part)
+                if placeholder is not None:
+                    pieces.append(placeholder)
         text = "\n".join(pieces)
     if not text and message.tool_calls:
         names = [_tool_name(call) for call in message.tool_calls]
@@ -50,21 +92,6 @@ def _tool_name(call: object) -> str:
         if isinstance(function, dict):
             return str(function.get("name") or "")
     return ""
-
-
-def _images(message: ChatMessage) -> tuple[list[DifyFile], list[str]]:
-    files: list[DifyFile] = []
-    data_urls: list[str] = []
-    if isinstance(message.content, list):
-        for part in message.content:
-            if part.image_url is None:
-                continue
-            url = part.image_url.url
-            if url.startswith("data:"):
-                data_urls.append(url)
-            else:  # http(s): the schema admits nothing else
-                files.append(DifyFile(type="image", transfer_method="remote_url", url=url))
-    return files, data_urls
 
 
 def last_user_index(messages: list[ChatMessage]) -> int:
@@ -87,8 +114,9 @@ def transcript(messages: list[ChatMessage], current: int = -1) -> str:
 def build_prompt(messages: list[ChatMessage]) -> Prompt:
     """Stateless: the last user turn, with everything else folded in front of it as a transcript."""
     last = last_user_index(messages)
-    files, data_urls = _images(messages[last])
     query = message_text(messages[0], placeholders=False) if len(messages) == 1 else transcript(messages, last)
-    if not query.strip() and not files and not data_urls:
+    content = messages[last].content
+    has_files = isinstance(content, list) and any(_placeholder(part) is not None for part in content)
+    if not query.strip() and not has_files:
         raise InvalidRequestError("The last user message is empty.", param="messages", code="invalid_value")
-    return Prompt(query=query or " ", files=tuple(files), data_urls=tuple(data_urls))
+    return Prompt(query=query or " ")

@@ -11,8 +11,10 @@ import msgspec
 
 from app.errors import InvalidRequestError
 from app.schemas.dify import AppParameters
+from app.services.inputs.files import FileRule, rule_of
 
 TEXT_KINDS = frozenset({"text-input", "paragraph"})
+FILE_KINDS = frozenset({"file", "file-list"})
 DEFAULT_QUERY_VARIABLE = "query"
 
 
@@ -21,6 +23,7 @@ class FormInput(msgspec.Struct, frozen=True, kw_only=True):
     variable: str
     required: bool = False
     default: Any = None
+    accepts: FileRule | None = None  # a file input's own allowed types, extensions, methods and count
 
 
 def form_of(parameters: AppParameters) -> tuple[FormInput, ...]:
@@ -28,12 +31,14 @@ def form_of(parameters: AppParameters) -> tuple[FormInput, ...]:
     for item in parameters.user_input_form:
         for kind, spec in item.items():
             if isinstance(spec, dict) and isinstance(spec.get("variable"), str):
+                count = 1 if kind == "file" else spec.get("max_length")
                 form.append(
                     FormInput(
                         kind=kind,
                         variable=spec["variable"],
                         required=bool(spec.get("required")),
                         default=spec.get("default"),
+                        accepts=rule_of(spec, count) if kind in FILE_KINDS else None,
                     )
                 )
     return tuple(form)
@@ -73,3 +78,11 @@ def run_inputs(form: tuple[FormInput, ...], client: dict[str, Any] | None, gatew
                 code="missing_input",
             )
     return inputs
+
+
+def file_input(form: tuple[FormInput, ...], configured: str | None = None) -> FormInput | None:
+    """The workflow input that takes the request's files: the configured one, else the first file input."""
+    files = [field for field in form if field.kind in FILE_KINDS]
+    if configured:
+        return next((field for field in files if field.variable == configured), None)
+    return files[0] if files else None

@@ -6,9 +6,8 @@ import msgspec
 import pytest
 
 from app.errors import InvalidRequestError
-from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatMessage
-from app.services.inputs.prompt import Prompt, build_prompt, message_text
+from app.services.inputs.prompt import Prompt, build_prompt, canonical_text, message_text
 
 
 def messages(*items: dict[str, Any]) -> list[ChatMessage]:
@@ -27,8 +26,6 @@ def text(value: str) -> dict[str, Any]:
 def test_single_user_message_is_the_query() -> None:
     prompt = build_prompt(messages({"role": "user", "content": "Hello from the streaming trace"}))
     assert prompt == Prompt(query="Hello from the streaming trace")
-    assert prompt.files == ()
-    assert prompt.data_urls == ()
 
 
 def test_history_becomes_a_transcript_in_order() -> None:
@@ -104,49 +101,53 @@ def test_message_text_of_content_none_without_tool_calls_is_empty() -> None:
     assert message_text(message) == ""
 
 
-def test_http_image_url_becomes_remote_file() -> None:
+def test_an_images_message_keeps_its_text_as_the_query() -> None:
     prompt = build_prompt(
         messages({"role": "user", "content": [text("What is this?"), image("https://img.example/cat.png")]})
     )
-    assert prompt.files == (DifyFile(type="image", transfer_method="remote_url", url="https://img.example/cat.png"),)
-    assert prompt.data_urls == ()
-    assert prompt.query.startswith("What is this?")
-
-
-def test_data_url_is_left_for_upload() -> None:
-    url = "data:image/png;base64,iVBORw0KGgo="
-    prompt = build_prompt(messages({"role": "user", "content": [text("Describe"), image(url)]}))
-    assert prompt.data_urls == (url,)
-    assert prompt.files == ()
+    assert prompt.query == "What is this?"  # the image goes as a file (inputs/files.py), never as `[image]`
 
 
 def test_image_only_message_is_accepted() -> None:
     prompt = build_prompt(messages({"role": "user", "content": [image("http://img.example/a.jpg")]}))
     assert prompt.query == " "  # Dify needs a query; the image goes as a file, never as an `[image]` placeholder
-    assert len(prompt.files) == 1
 
 
-def test_only_earlier_turns_have_image_placeholders() -> None:
+def test_only_earlier_turns_have_file_placeholders() -> None:
     prompt = build_prompt(
         messages(
             {"role": "user", "content": [text("What is this?"), image("http://img.example/a.jpg")]},
             {"role": "assistant", "content": "A cat."},
+            {
+                "role": "user",
+                "content": [
+                    text("And these?"),
+                    {"type": "file", "file": {"file_data": "JVBERi0=", "filename": "r.pdf"}},
+                ],
+            },
+            {"role": "assistant", "content": "A report."},
+            {
+                "role": "user",
+                "content": [{"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}],
+            },
+            {"role": "assistant", "content": "A sound."},
             {"role": "user", "content": [text("And this?"), image("http://img.example/b.jpg")]},
         )
     )
-    assert prompt.query == "User: What is this?\n[image]\n\nAssistant: A cat.\n\nUser: And this?"
-    assert [f.url for f in prompt.files] == ["http://img.example/b.jpg"]
-
-
-def test_only_the_last_user_messages_images_are_attached() -> None:
-    prompt = build_prompt(
-        messages(
-            {"role": "user", "content": [text("first"), image("https://img.example/old.png")]},
-            {"role": "assistant", "content": "ok"},
-            {"role": "user", "content": [text("second"), image("https://img.example/new.png")]},
-        )
+    assert prompt.query == (
+        "User: What is this?\n[image]\n\nAssistant: A cat.\n\nUser: And these?\n[file r.pdf]\n\n"
+        "Assistant: A report.\n\nUser: [audio]\n\nAssistant: A sound.\n\nUser: And this?"
     )
-    assert [f.url for f in prompt.files] == ["https://img.example/new.png"]
+
+
+def test_canonical_text_tells_files_apart_by_content() -> None:
+    [a, b, a_again] = messages(
+        {"role": "user", "content": [text("Q"), image("data:image/png;base64,AAAA")]},
+        {"role": "user", "content": [text("Q"), image("data:image/png;base64,BBBB")]},
+        {"role": "user", "content": [text("Q"), image("data:image/png;base64,AAAA")]},
+    )
+    assert canonical_text(a) == canonical_text(a_again) != canonical_text(b)
+    assert message_text(a) == message_text(b)  # the prompt rendering cannot tell them apart
 
 
 def test_unsupported_image_url_scheme_is_rejected_when_decoded() -> None:

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from app.errors import NotFoundError, model_not_found
+from app.errors import InvalidRequestError, NotFoundError, model_not_found
 from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest, ChatMessage
 from app.services.answer import collect
@@ -29,7 +29,7 @@ from app.services.registry import DifyApp, ModelRegistry
 from app.services.relay import EventRelay, open_relay
 from app.services.structured import JsonFormat, as_json, instruction, json_format
 from app.services.tools import ToolUseMode
-from app.services.uploads import Uploads
+from app.services.uploads import Uploads, stale_upload
 
 ANONYMOUS_CLIENT = "anonymous"
 
@@ -122,7 +122,14 @@ class ChatService:
             explicit_conversation=explicit,
         )
         try:
-            return await self._run(app, request, user, plan, files, wanted=wanted)
+            try:
+                return await self._run(app, request, user, plan, files, wanted=wanted)
+            except InvalidRequestError as exc:
+                if not (files and stale_upload(exc) and self._uploads.reused(files)):
+                    raise
+                # Dify no longer knows an upload this gateway reused: upload afresh, and run the same turn again
+                files = await self._files(app, user, sent, fresh=True)
+                return await self._run(app, request, user, plan, files, wanted=wanted)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
                 plan = fold_instead(request.messages, app, plan)
@@ -203,7 +210,7 @@ class ChatService:
 
         return remember
 
-    async def _files(self, app: DifyApp, user: str, sent: list[SentFile]) -> list[DifyFile]:
+    async def _files(self, app: DifyApp, user: str, sent: list[SentFile], *, fresh: bool = False) -> list[DifyFile]:
         """The last user message's files, checked against what the app (or its workflow file input) accepts, then
         referenced as Dify files (uploads deduplicated)."""
         if not sent:
@@ -212,4 +219,4 @@ class ChatService:
         if app.file_input is not None and app.file_input.accepts is not None:
             policy = FilePolicy(known=True, rule=app.file_input.accepts, sizes=app.files.sizes)
         types = check(sent, policy, max_bytes=self._max_file_bytes, app=app.id)
-        return await self._uploads.dify_files(app, user, sent, types)
+        return await self._uploads.dify_files(app, user, sent, types, fresh=fresh)

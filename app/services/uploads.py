@@ -23,10 +23,20 @@ def _upload_key(app: DifyApp, user: str, sent: SentFile) -> str:
     return "u:" + hashlib.sha256(f"{app_id}\x00{user}\x00{sent.digest}".encode()).hexdigest()
 
 
+def stale_upload(error: InvalidRequestError) -> bool:
+    """Dify's answer to a run that references an upload it does not (or no longer) know."""
+    return "invalid upload file" in error.message.lower()
+
+
 class Uploads:
     def __init__(self, dify: DifyClient, store: ConversationStore) -> None:
         self._dify = dify
         self._store = store
+        self._reused: set[str] = set()  # upload ids taken from the cache (at most the cache's size, bounded below)
+
+    def reused(self, files: list[DifyFile]) -> bool:
+        """Whether any of these files is an upload taken from the cache (which Dify may have forgotten)."""
+        return any(file.upload_file_id in self._reused for file in files)
 
     async def _cached(self, key: str) -> str | None:
         try:
@@ -41,10 +51,13 @@ class Uploads:
         except StoreUnavailableError as exc:
             logger.warning("upload cache unavailable", extra={"error": str(exc)})
 
-    async def _upload(self, app: DifyApp, user: str, sent: SentFile) -> str:
+    async def _upload(self, app: DifyApp, user: str, sent: SentFile, *, fresh: bool) -> str:
         key = _upload_key(app, user, sent)
-        cached = await self._cached(key)
+        cached = None if fresh else await self._cached(key)
         if cached is not None:
+            if len(self._reused) > 10_000:
+                self._reused.clear()
+            self._reused.add(cached)
             return cached
         try:
             upload_id = await self._dify.upload_file(app.key, user, sent.filename, sent.mime_type, sent.data)
@@ -57,14 +70,17 @@ class Uploads:
         await self._remember(key, upload_id)
         return upload_id
 
-    async def dify_files(self, app: DifyApp, user: str, files: list[SentFile], types: list[str]) -> list[DifyFile]:
-        """Each file as Dify references it, under the type it goes as (`inputs.files.check`)."""
+    async def dify_files(
+        self, app: DifyApp, user: str, files: list[SentFile], types: list[str], *, fresh: bool = False
+    ) -> list[DifyFile]:
+        """Each file as Dify references it, under the type it goes as (`inputs.files.check`); `fresh`: uploaded
+        again even if the cache has it."""
         out: list[DifyFile] = []
         for sent, kind in zip(files, types, strict=True):
             if sent.url is not None:
                 out.append(DifyFile(type=kind, transfer_method="remote_url", url=sent.url))
             else:
-                upload_id = await self._upload(app, user, sent)
+                upload_id = await self._upload(app, user, sent, fresh=fresh)
                 out.append(DifyFile(type=kind, transfer_method="local_file", upload_file_id=upload_id))
         return out
 

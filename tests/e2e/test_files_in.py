@@ -166,3 +166,17 @@ def test_a_conversation_tells_images_apart_by_content(client: openai.OpenAI, dif
     other = client.chat.completions.with_raw_response.create(model="files-flow", user=user, messages=swapped)
     assert other.headers["x-dify-conversation-id"] != conversation  # another image: not that conversation
     assert len(_uploads(dify, user)) == 1  # earlier turns' files are never uploaded again
+
+
+def test_an_upload_dify_forgot_is_uploaded_again(client: openai.OpenAI, dify: DifyDouble) -> None:
+    """The cache still has the upload id, Dify no longer has the file ("Invalid upload file"): the turn is run again
+    with a fresh upload, never failed."""
+    user = f"files-{uuid.uuid4()}"
+    _ask(client, "files-flow", user, _image(), text="first")
+    [forgotten] = [upload_id for upload_id, upload in dify.uploads.items() if upload.user == scoped(user)]
+    del dify.uploads[forgotten]
+    answer = _ask(client, "files-flow", user, _image(), text="again")
+    assert "image:local_file:file-1.png" in answer
+    assert len(_uploads(dify, user)) == 1  # uploaded anew
+    _, refused, again = _runs(dify, user)
+    assert refused["files"][0]["upload_file_id"] == forgotten != again["files"][0]["upload_file_id"]

@@ -103,3 +103,35 @@ async def test_a_frozen_redis_costs_one_bounded_call_then_is_left_alone() -> Non
         finally:
             redis.send_signal(signal.SIGCONT)
             await store.close()
+
+
+def test_an_image_sent_through_two_instances_is_uploaded_once(dify: DifyDouble, tmp_path: Path) -> None:
+    """The upload cache is shared through Redis like the conversations."""
+    user = f"shared-{uuid.uuid4()}"
+    image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    with redis_server() as (redis_url, _):
+        env = {
+            "VALID_API_KEYS": CLIENT_KEY,
+            "DIFY_API_KEYS": "app-e2e-chat:chat",
+            "DIFY_API_BASE": f"{dify.url}/v1",
+            "REDIS_URL": redis_url,
+        }
+        with gateway_process(env, tmp_path) as first_url, gateway_process(env, tmp_path) as second_url:
+            for url in (first_url, second_url):
+                with openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0) as sdk:
+                    sdk.chat.completions.create(
+                        model="realdify-chat",
+                        user=user,
+                        messages=[
+                            {
+                                "role": "user",
+                                "content": [
+                                    {"type": "text", "text": "what is it?"},
+                                    {"type": "image_url", "image_url": {"url": image}},
+                                ],
+                            }
+                        ],
+                    )
+    assert len([u for u in dify.uploads.values() if u.user == scoped(user)]) == 1
+    runs = [r.body for r in dify.requests if isinstance(r.body, dict) and r.body.get("user") == scoped(user)]
+    assert runs[0]["files"] == runs[1]["files"]

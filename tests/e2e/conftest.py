@@ -32,13 +32,13 @@ APPS = [
     DifyAppDouble(key="app-e2e-new-agent", name="realdify-new-agent", mode="agent", report_mode=True),
     DifyAppDouble(key="app-e2e-agent-116", name="agent-1.16", mode="agent", report_mode=True, agent_1_16=True),
     DifyAppDouble(key="app-e2e-topic", name="topic-flow", mode="advanced-chat", required_inputs=("topic",)),
-    DifyAppDouble(  # takes images, documents, audio and any other file (as Dify 1.x apps can be set up)
+    DifyAppDouble(  # takes images, documents, audio, video and any other file (as Dify 1.x apps can be set up)
         key="app-e2e-files",
         name="files-flow",
         mode="advanced-chat",
         file_upload={
             "enabled": True,
-            "allowed_file_types": ["image", "document", "audio", "custom"],
+            "allowed_file_types": ["image", "document", "audio", "video", "custom"],
             "allowed_file_extensions": [],
             "allowed_file_upload_methods": ["local_file", "remote_url"],
             "number_limits": 5,

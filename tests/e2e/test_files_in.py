@@ -17,6 +17,7 @@ PNG = base64.b64decode(
 )
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(16)
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80>\x00\x00\x02\x00\x10\x00data"
 
 
@@ -55,12 +56,14 @@ def test_each_part_kind_reaches_dify_as_the_file_it_is(client: openai.OpenAI, di
     user = f"files-{uuid.uuid4()}"
     remote = {"type": "image_url", "image_url": {"url": "https://img.example/cat.png"}}
     audio = {"type": "input_audio", "input_audio": {"data": _b64(WAV), "format": "wav"}}
-    answer = _ask(client, "files-flow", user, _image(JPEG, "image/png"), remote, _pdf(), audio)
+    video = {"type": "file", "file": {"filename": "clip.mp4", "file_data": _b64(MP4)}}
+    answer = _ask(client, "files-flow", user, _image(JPEG, "image/png"), remote, _pdf(), audio, video)
     uploads = _uploads(dify, user)
     assert [(u.filename, u.mime_type, u.data) for u in uploads] == [
         ("file-1.jpg", "image/jpeg", JPEG),  # sniffed from the bytes, not the data: URL's header
         ("report.pdf", "application/pdf", PDF),
         ("audio-4.wav", "audio/wav", WAV),
+        ("clip.mp4", "video/mp4", MP4),
     ]
     [run] = _runs(dify, user)
     assert [(f["type"], f["transfer_method"]) for f in run["files"]] == [
@@ -68,6 +71,7 @@ def test_each_part_kind_reaches_dify_as_the_file_it_is(client: openai.OpenAI, di
         ("image", "remote_url"),
         ("document", "local_file"),
         ("audio", "local_file"),
+        ("video", "local_file"),
     ]
     assert run["query"] == "look"  # no placeholders in the current turn
     # the app saw them (the double echoes the files it was given)

@@ -8,7 +8,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.config import Settings, is_loopback
 from app.errors import AuthenticationError, PermissionDeniedError
-from app.services.chat import client_id_for
+from app.services.pipeline import client_id_for
 
 
 def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

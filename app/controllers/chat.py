@@ -9,11 +9,11 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
-from app.controllers.responses import EventStream
+from app.controllers.sse import EventStream
 from app.guards import require_client_key
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
-from app.services.chat import ChatService
-from app.services.relay import EventRelay
+from app.services.openai import chat_completion, chat_encoder, chat_turn
+from app.services.pipeline import Pipeline
 
 CONVERSATION_HEADER = "X-Dify-Conversation-Id"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -50,17 +50,19 @@ class ChatController(Controller):
         self,
         data: JSONBody[ChatCompletionRequest],
         request: Request[Any, Any, Any],
-        chat_service: NamedDependency[ChatService],
+        pipeline: NamedDependency[Pipeline],
     ) -> Response[Any]:
         sent = request.headers
-        outcome = await chat_service.complete(
+        turn = chat_turn(
             data,
-            request.state.client_id,
-            sent.get(CONVERSATION_HEADER) or None,
+            conversation_id=sent.get(CONVERSATION_HEADER) or None,
             forwarded_user=sent.get("x-openwebui-user-id") or sent.get("x-dify-user") or None,
             chat_id=sent.get("x-openwebui-chat-id") or sent.get("x-chat-id") or None,
         )
+        encoder = chat_encoder(data) if turn.stream else None
+        outcome = await pipeline.complete(turn, request.state.client_id, encoder)
         headers = {CONVERSATION_HEADER: outcome.conversation_id} if outcome.conversation_id else {}
-        if isinstance(outcome.body, EventRelay):
-            return EventStream(outcome.body, headers=SSE_HEADERS | headers)
-        return Response(outcome.body, headers=headers)
+        if outcome.relay is not None:
+            return EventStream(outcome.relay, headers=SSE_HEADERS | headers)
+        assert outcome.answer is not None  # noqa: S101  # (not streamed: a whole answer)
+        return Response(chat_completion(outcome.answer, data.model), headers=headers)

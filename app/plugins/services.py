@@ -13,18 +13,18 @@ from litestar.plugins import InitPlugin
 
 from app.config import Settings
 from app.plugins.http_client import build_timeout
-from app.services.chat import ChatService
 from app.services.conversations import ConversationStore, ConversationTracker, MemoryStore, RedisStore
 from app.services.dify import DifyClient
 from app.services.drain import StreamDrain
+from app.services.pipeline import Pipeline
 from app.services.registry import ModelRegistry
 from app.services.uploads import Uploads
 
 logger = logging.getLogger("opendify")
 
 
-def provide_chat_service(state: State) -> ChatService:
-    service: ChatService = state.chat_service
+def provide_pipeline(state: State) -> Pipeline:
+    service: Pipeline = state.pipeline
     return service
 
 
@@ -39,7 +39,7 @@ class ServicesPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self._lifespan)
-        app_config.dependencies["chat_service"] = Provide(provide_chat_service, sync_to_thread=False)
+        app_config.dependencies["pipeline"] = Provide(provide_pipeline, sync_to_thread=False)
         app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
         return app_config
 
@@ -75,7 +75,7 @@ class ServicesPlugin(InitPlugin):
         uploads = Uploads(dify, uploaded)
         drain = StreamDrain(settings.shutdown_grace)
         app.state.stream_drain = drain  # the server's protocol starts it at shutdown (app.server)
-        app.state.chat_service = ChatService(
+        app.state.pipeline = Pipeline(
             dify,
             registry,
             tracker,

@@ -9,7 +9,7 @@ import pytest
 
 from app import create_app
 from app.config import DifyAppKey, Settings
-from app.services.chat import client_id_for, dify_user
+from app.services.pipeline import client_id_for, dify_user
 from tests.dify_double import DifyAppDouble, DifyDouble, ServerThread
 
 CLIENT_KEY = "sk-e2e-client"

@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
 from app import create_app
-from app.services.chat import client_id_for
+from app.services.pipeline import client_id_for
 from tests.service.replay import (
     CLIENT_HEADERS,
     CLIENT_KEY,

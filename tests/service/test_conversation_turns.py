@@ -7,7 +7,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_httpx import HTTPXMock
 
-from app.services.chat import client_id_for, dify_user
+from app.services.pipeline import client_id_for, dify_user
 from tests.service.replay import (
     CLIENT_HEADERS,
     CLIENT_KEY,

@@ -11,7 +11,7 @@ from litestar.testing import RequestFactory
 from app.config import Settings
 from app.errors import AuthenticationError, PermissionDeniedError
 from app.guards import key_is_valid, presented_key, require_client_key
-from app.services.chat import client_id_for
+from app.services.pipeline import client_id_for
 
 
 def connection(headers: dict[str, str], server: str = "test.org") -> ASGIConnection[Any, Any, Any, Any]:

@@ -8,7 +8,15 @@ from typing import Final
 
 import msgspec
 
-from app.schemas.openai import AssistantMessage, ChatCompletion, Choice, FunctionCall, ToolCall, Usage
+from app.schemas.openai import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    FunctionCall,
+    ToolCall,
+    Usage,
+)
 from app.services.answer import (
     Answer,
     AnswerEvent,
@@ -24,6 +32,7 @@ from app.services.answer import (
     file_text,
 )
 from app.services.openai.common import DONE, PING_COMMENT, error_event
+from app.services.turn import Turn
 
 REPLACED_NOTICE: Final = "\n\n[The app's moderation replaced this answer:]\n"
 
@@ -162,3 +171,28 @@ def chat_completion(answer: Answer, model: str) -> ChatCompletion:
         ],
         usage=answer.usage,
     )
+
+
+def chat_turn(
+    request: ChatCompletionRequest,
+    *,
+    conversation_id: str | None = None,
+    forwarded_user: str | None = None,
+    chat_id: str | None = None,
+) -> Turn:
+    """A chat completions request as the pipeline's neutral turn (`conversation_id`: the explicit header)."""
+    return Turn(
+        model=request.model,
+        messages=request.messages,
+        stream=bool(request.stream),
+        user=request.user,
+        forwarded_user=forwarded_user,
+        chat_id=chat_id,
+        conversation_id=conversation_id or request.conversation_id,
+        inputs=request.inputs,
+        response_format=request.response_format,
+    )
+
+
+def chat_encoder(request: ChatCompletionRequest) -> ChatChunks:
+    return ChatChunks(request.model, bool(request.stream_options and request.stream_options.include_usage))

@@ -1,4 +1,6 @@
-"""Chat completions for every Dify app mode: resolve the app, plan the turn, upload files, run, answer."""
+"""One turn of any surface, for every Dify app mode: resolve the app, check and upload files, plan the
+conversation, run, and answer (a whole `Answer`, or a relay of the surface's stream encoder); the remembered turn
+and the deleted-conversation retry live here."""
 
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -7,8 +9,8 @@ import msgspec
 
 from app.errors import InvalidRequestError, NotFoundError, model_not_found
 from app.schemas.dify import DifyFile
-from app.schemas.openai import ChatCompletion, ChatCompletionRequest, ChatMessage
-from app.services.answer import collect
+from app.schemas.openai import ChatMessage
+from app.services.answer import Answer, collect
 from app.services.conversations import (
     ConversationMode,
     ConversationTracker,
@@ -23,12 +25,12 @@ from app.services.dify.runners import RunInput, Runners
 from app.services.drain import StreamDrain
 from app.services.inputs import is_housekeeping, last_user_index, run_inputs
 from app.services.inputs.files import FilePolicy, SentFile, check, files_of
-from app.services.openai import ChatChunks, chat_completion
 from app.services.reasoning import ReasoningMode, ThinkSplitter
 from app.services.registry import DifyApp, ModelRegistry
-from app.services.relay import EventRelay, open_relay
+from app.services.relay import Encoder, EventRelay, open_relay
 from app.services.structured import JsonFormat, as_json, instruction, json_format
 from app.services.tools import ToolUseMode
+from app.services.turn import Turn
 from app.services.uploads import Uploads, stale_upload
 
 ANONYMOUS_CLIENT = "anonymous"
@@ -53,15 +55,18 @@ def dify_user(user: str | None, client_id: str, *, raw: bool = False) -> str:
 Remember = Callable[[str, str], Awaitable[None]]  # (answer as the client saw it, conversation id)
 
 
-class ChatOutcome:
-    __slots__ = ("body", "conversation_id")
+class Outcome:
+    """A whole answer (non-streaming), or the relay of a stream; and the Dify conversation it belongs to."""
 
-    def __init__(self, body: ChatCompletion | EventRelay, conversation_id: str | None) -> None:
-        self.body = body
+    __slots__ = ("answer", "conversation_id", "relay")
+
+    def __init__(self, conversation_id: str | None, *, answer: Answer | None = None, relay: EventRelay | None = None):
+        self.answer = answer
+        self.relay = relay
         self.conversation_id = conversation_id
 
 
-class ChatService:
+class Pipeline:
     def __init__(
         self,
         dify: DifyClient,
@@ -92,48 +97,39 @@ class ChatService:
         self._tracker = tracker
         self._mode: ConversationMode = mode
 
-    async def complete(
-        self,
-        request: ChatCompletionRequest,
-        client_id: str,
-        conversation_id: str | None = None,
-        *,
-        forwarded_user: str | None = None,
-        chat_id: str | None = None,
-    ) -> ChatOutcome:
-        """`forwarded_user` and `chat_id`: who the user is and which chat this is, as the client forwards them
-        (Open WebUI's `X-OpenWebUI-User-Id` and `X-OpenWebUI-Chat-Id`)."""
-        last = last_user_index(request.messages)  # a malformed request is a 400 before anything else
-        wanted = json_format(request.response_format, request.messages)
-        sent = files_of(request.messages[last], last)  # decoded and sniffed: a bad part is a 400
-        housekeeping = is_housekeeping(request.messages)
-        app = await self._app_for(request.model, housekeeping)
-        user = dify_user(request.user or forwarded_user, client_id, raw=self._raw_user)
+    async def complete(self, turn: Turn, client_id: str, encoder: Encoder | None = None) -> Outcome:
+        """`encoder`: the surface's stream encoder, for a streaming turn."""
+        last = last_user_index(turn.messages)  # a malformed request is a 400 before anything else
+        wanted = json_format(turn.response_format, turn.messages)
+        sent = files_of(turn.messages[last], last)  # decoded and sniffed: a bad part is a 400
+        housekeeping = is_housekeeping(turn.messages)
+        app = await self._app_for(turn.model, housekeeping)
+        user = dify_user(turn.user or turn.forwarded_user, client_id, raw=self._raw_user)
         files = await self._files(app, user, sent)  # checked, then uploaded: before a conversation is claimed
         # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
         stateless = housekeeping or app.stateless
-        explicit = None if stateless else conversation_id or request.conversation_id
+        explicit = None if stateless else turn.conversation_id
         plan = await plan_turn(
-            request.messages,
+            turn.messages,
             app,
-            mode="stateless" if stateless else self._mode,
+            mode="stateless" if stateless else turn.mode or self._mode,
             tracker=self._tracker,
-            scope=scope_of(client_id, app.id, user, chat_id),
+            scope=scope_of(client_id, app.id, user, turn.chat_id),
             explicit_conversation=explicit,
         )
         try:
             try:
-                return await self._run(app, request, user, plan, files, wanted=wanted)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
             except InvalidRequestError as exc:
                 if not (files and stale_upload(exc) and self._uploads.reused(files)):
                     raise
                 # Dify no longer knows an upload this gateway reused: upload afresh, and run the same turn again
                 files = await self._files(app, user, sent, fresh=True)
-                return await self._run(app, request, user, plan, files, wanted=wanted)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
-                plan = fold_instead(request.messages, app, plan)
-                return await self._run(app, request, user, plan, files, wanted=wanted)
+                plan = fold_instead(turn.messages, app, plan)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
             if explicit and exc.code == "conversation_not_found":
                 raise NotFoundError(
                     f"Dify has no conversation `{explicit}` for this app and user.",
@@ -156,13 +152,14 @@ class ChatService:
     async def _run(
         self,
         app: DifyApp,
-        request: ChatCompletionRequest,
+        turn: Turn,
         user: str,
         plan: Plan,
         files: list[DifyFile],
         *,
         wanted: JsonFormat | None,
-    ) -> ChatOutcome:
+        encoder: Encoder | None,
+    ) -> Outcome:
         query = plan.prompt.query if wanted is None else instruction(wanted, plan.prompt.query)
         gateway = dict(plan.inputs)
         if app.query_variable is not None:
@@ -172,9 +169,9 @@ class ChatService:
             gateway[app.file_input.variable] = mappings[0] if app.file_input.kind == "file" else mappings
             files = []
         if plan.conversation_id is None:
-            inputs = run_inputs(app.form, request.inputs, gateway)
+            inputs = run_inputs(app.form, turn.inputs, gateway)
         else:  # Dify keeps a conversation's inputs from its first turn
-            inputs = {**gateway, **(request.inputs or {})}
+            inputs = {**gateway, **(turn.inputs or {})}
         run = RunInput(
             query=query,
             inputs=inputs,
@@ -183,22 +180,20 @@ class ChatService:
             files=files or None,
             auto_generate_name=plan.auto_generate_name,
         )
-        remember = self._remember(plan, request.messages)
-        stream = await self._runners.for_mode(app.mode).run(app, run, stream=bool(request.stream))
+        remember = self._remember(plan, turn.messages)
+        streaming = turn.stream and encoder is not None
+        stream = await self._runners.for_mode(app.mode).run(app, run, stream=streaming)
         stream.tap(ThinkSplitter(self._reasoning, self._tool_use, progress=self._progress).feed)
-        if request.stream:
-            include_usage = bool(request.stream_options and request.stream_options.include_usage)
-            relay = await open_relay(
-                stream, ChatChunks(request.model, include_usage), drain=self._drain, on_finished=remember
-            )
+        if encoder is not None and streaming:
+            relay = await open_relay(stream, encoder, drain=self._drain, on_finished=remember)
             # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
-            return ChatOutcome(relay, relay.conversation_id or plan.conversation_id)
+            return Outcome(relay.conversation_id or plan.conversation_id, relay=relay)
         answer = await collect(stream)
         if wanted is not None:  # JSON mode: the whole answer is the JSON it holds (streams relay the text as written)
             answer.text = as_json(answer.text, wanted)
         if remember is not None and answer.conversation_id:
             await remember(answer.text, answer.conversation_id)
-        return ChatOutcome(chat_completion(answer, request.model), answer.conversation_id)
+        return Outcome(answer.conversation_id, answer=answer)
 
     def _remember(self, plan: Plan, messages: list[ChatMessage]) -> Remember | None:
         scope = plan.scope

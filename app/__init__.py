@@ -12,6 +12,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from app.config import ConfigError, Settings, is_loopback, load_settings
 from app.controllers.chat import ChatController
+from app.controllers.completions import CompletionsController
 from app.controllers.health import health
 from app.controllers.models import ModelsController
 from app.error_handlers import EXCEPTION_HANDLERS
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.auth_required:
         logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
     return Litestar(
-        route_handlers=[ChatController, ModelsController, health],
+        route_handlers=[ChatController, CompletionsController, ModelsController, health],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,

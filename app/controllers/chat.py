@@ -9,14 +9,13 @@ from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
-from app.controllers.sse import EventStream
+from app.controllers.sse import SSE_HEADERS, EventStream
 from app.guards import require_client_key
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.openai import chat_completion, chat_encoder, chat_turn
 from app.services.pipeline import Pipeline
 
 CONVERSATION_HEADER = "X-Dify-Conversation-Id"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ChatController(Controller):

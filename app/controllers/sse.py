@@ -9,6 +9,8 @@ from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
 
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy may buffer a stream
+
 
 class _RelayResponse(ASGIStreamingResponse):
     """Litestar's streaming response, with an end that does not depend on cancellation or garbage collection.

@@ -17,6 +17,7 @@ from app.schemas.openai.chat import (
     ToolCall,
 )
 from app.schemas.openai.common import ErrorDetail, ErrorResponse, Usage
+from app.schemas.openai.completions import CompletionChoice, CompletionRequest, TextCompletion
 from app.schemas.openai.models import Model, ModelList
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Choice",
     "ChunkChoice",
     "ChunkDelta",
+    "CompletionChoice",
+    "CompletionRequest",
     "ContentPart",
     "ErrorDetail",
     "ErrorResponse",
@@ -37,6 +40,7 @@ __all__ = [
     "ModelList",
     "Role",
     "StreamOptions",
+    "TextCompletion",
     "ToolCall",
     "Usage",
 ]

@@ -75,7 +75,7 @@ def test_what_cannot_be_honoured_without_misleading_is_a_bad_request(
     before = len(dify.requests)
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model="realdify-completion", **fields)
-    assert caught.value.param == param  # type: ignore[attr-defined]
+    assert caught.value.param == param
     assert not [r for r in dify.requests[before:] if r.method == "POST"]
 
 

@@ -15,6 +15,7 @@ from app.controllers.chat import ChatController
 from app.controllers.completions import CompletionsController
 from app.controllers.health import health
 from app.controllers.models import ModelsController
+from app.controllers.responses import ResponsesController
 from app.error_handlers import EXCEPTION_HANDLERS
 from app.log import configure_logging
 from app.plugins.cli import ServerCLIPlugin
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.auth_required:
         logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
     return Litestar(
-        route_handlers=[ChatController, CompletionsController, ModelsController, health],
+        route_handlers=[ChatController, CompletionsController, ResponsesController, ModelsController, health],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,

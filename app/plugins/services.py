@@ -13,7 +13,13 @@ from litestar.plugins import InitPlugin
 
 from app.config import Settings
 from app.plugins.http_client import build_timeout
-from app.services.conversations import ConversationStore, ConversationTracker, MemoryStore, RedisStore
+from app.services.conversations import (
+    ConversationStore,
+    ConversationTracker,
+    MemoryStore,
+    RedisStore,
+    ResponseLog,
+)
 from app.services.dify import DifyClient
 from app.services.drain import StreamDrain
 from app.services.pipeline import Pipeline
@@ -26,6 +32,11 @@ logger = logging.getLogger("opendify")
 def provide_pipeline(state: State) -> Pipeline:
     service: Pipeline = state.pipeline
     return service
+
+
+def provide_response_log(state: State) -> ResponseLog:
+    log: ResponseLog = state.response_log
+    return log
 
 
 def provide_model_registry(state: State) -> ModelRegistry:
@@ -41,6 +52,7 @@ class ServicesPlugin(InitPlugin):
         app_config.lifespan.append(self._lifespan)
         app_config.dependencies["pipeline"] = Provide(provide_pipeline, sync_to_thread=False)
         app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
+        app_config.dependencies["response_log"] = Provide(provide_response_log, sync_to_thread=False)
         return app_config
 
     @asynccontextmanager
@@ -67,6 +79,7 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
+        app.state.response_log = ResponseLog(store)  # the same store: responses continue across instances too
         uploaded: ConversationStore = (  # content hash -> Dify upload id, shared like the conversations
             RedisStore(settings.redis_url, ttl=settings.upload_cache_ttl, timeout=settings.redis_timeout)
             if settings.redis_url

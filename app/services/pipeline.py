@@ -52,7 +52,18 @@ def dify_user(user: str | None, client_id: str, *, raw: bool = False) -> str:
     return f"{scoped}:{user}" if user else scoped
 
 
-Remember = Callable[[str, str], Awaitable[None]]  # (answer as the client saw it, conversation id)
+Remember = Callable[[str, str | None], Awaitable[None]]  # (answer as the client saw it, conversation id)
+
+
+def _chained(steps: list[Remember]) -> Remember | None:
+    if len(steps) < 2:
+        return steps[0] if steps else None
+
+    async def chained(answer: str, conversation_id: str | None) -> None:
+        for step in steps:
+            await step(answer, conversation_id)
+
+    return chained
 
 
 class Outcome:
@@ -97,8 +108,11 @@ class Pipeline:
         self._tracker = tracker
         self._mode: ConversationMode = mode
 
-    async def complete(self, turn: Turn, client_id: str, encoder: Encoder | None = None) -> Outcome:
-        """`encoder`: the surface's stream encoder, for a streaming turn."""
+    async def complete(
+        self, turn: Turn, client_id: str, encoder: Encoder | None = None, *, finished: Remember | None = None
+    ) -> Outcome:
+        """`encoder`: the surface's stream encoder, for a streaming turn. `finished`: the surface's own step once a
+        stream's answer is complete, before its last bytes go out (a whole answer is simply returned)."""
         last = last_user_index(turn.messages)  # a malformed request is a 400 before anything else
         wanted = json_format(turn.response_format, turn.messages)
         sent = files_of(turn.messages[last], last)  # decoded and sniffed: a bad part is a 400
@@ -119,17 +133,17 @@ class Pipeline:
         )
         try:
             try:
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
             except InvalidRequestError as exc:
                 if not (files and stale_upload(exc) and self._uploads.reused(files)):
                     raise
                 # Dify no longer knows an upload this gateway reused: upload afresh, and run the same turn again
                 files = await self._files(app, user, sent, fresh=True)
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
                 plan = fold_instead(turn.messages, app, plan)
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder)
+                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
             if explicit and exc.code == "conversation_not_found":
                 raise NotFoundError(
                     f"Dify has no conversation `{explicit}` for this app and user.",
@@ -159,6 +173,7 @@ class Pipeline:
         *,
         wanted: JsonFormat | None,
         encoder: Encoder | None,
+        finished: Remember | None,
     ) -> Outcome:
         query = plan.prompt.query if wanted is None else instruction(wanted, plan.prompt.query)
         gateway = dict(plan.inputs)
@@ -185,7 +200,8 @@ class Pipeline:
         stream = await self._runners.for_mode(app.mode).run(app, run, stream=streaming)
         stream.tap(ThinkSplitter(self._reasoning, self._tool_use, progress=self._progress).feed)
         if encoder is not None and streaming:
-            relay = await open_relay(stream, encoder, drain=self._drain, on_finished=remember)
+            steps = [step for step in (remember, finished) if step is not None]
+            relay = await open_relay(stream, encoder, drain=self._drain, on_finished=_chained(steps))
             # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
             return Outcome(relay.conversation_id or plan.conversation_id, relay=relay)
         answer = await collect(stream)
@@ -200,8 +216,9 @@ class Pipeline:
         if scope is None:
             return None
 
-        async def remember(answer: str, conversation_id: str) -> None:
-            await self._tracker.remember(scope, messages, answer, conversation_id, plan.turn)
+        async def remember(answer: str, conversation_id: str | None) -> None:
+            if conversation_id:
+                await self._tracker.remember(scope, messages, answer, conversation_id, plan.turn)
 
         return remember
 

@@ -11,7 +11,7 @@ from app.services.answer import AnswerEvent, AnswerStream, Failed, Keepalive, Pr
 from app.services.drain import StreamDrain
 from app.services.openai.common import error_event
 
-OnFinished = Callable[[str, str], Awaitable[None]]  # (the answer as the client saw it, conversation id)
+OnFinished = Callable[[str, str | None], Awaitable[None]]  # (the answer as the client saw it, conversation id)
 
 
 class Encoder(Protocol):
@@ -82,9 +82,8 @@ class EventRelay:
     async def _finished(self) -> None:
         """Before the last bytes go out: a client may send its next turn the moment it reads `[DONE]`."""
         self._remembered = True
-        conversation_id = self._stream.conversation_id
-        if self._on_finished is not None and conversation_id:
-            await self._on_finished(self._encoder.visible_text, conversation_id)
+        if self._on_finished is not None:
+            await self._on_finished(self._encoder.visible_text, self._stream.conversation_id)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         encoder = self._encoder

@@ -41,5 +41,9 @@ class FailingStore:
         self.calls += 1
         raise StoreUnavailableError("connection refused")
 
+    async def delete_many(self, keys: list[str]) -> None:
+        self.calls += 1
+        raise StoreUnavailableError("connection refused")
+
     async def close(self) -> None:
         self.closed = True

@@ -10,6 +10,7 @@ class ConversationStore(Protocol):
     async def get_many(self, keys: list[str]) -> list[str | None]: ...
     async def set_many(self, items: dict[str, str]) -> None: ...
     async def compare_and_set(self, key: str, expected: str, value: str) -> bool: ...
+    async def delete_many(self, keys: list[str]) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -31,6 +32,10 @@ class MemoryStore:
             return False
         self._cache[key] = value
         return True
+
+    async def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self._cache.pop(key, None)
 
     async def close(self) -> None:
         self._cache.clear()
@@ -88,6 +93,13 @@ class RedisStore:
         except self._errors as exc:
             raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
         return bool(result)
+
+    async def delete_many(self, keys: list[str]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.delete(*(self.PREFIX + key for key in keys))
+        except self._errors as exc:
+            raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
         await self._redis.aclose()

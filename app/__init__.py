@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from app.config import ConfigError, Settings, is_loopback, load_settings
+from app.controllers.audio import AudioController
 from app.controllers.chat import ChatController
 from app.controllers.completions import CompletionsController
 from app.controllers.health import health
@@ -77,7 +78,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.auth_required:
         logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
     return Litestar(
-        route_handlers=[ChatController, CompletionsController, ResponsesController, ModelsController, health],
+        route_handlers=[
+            ChatController,
+            CompletionsController,
+            ResponsesController,
+            AudioController,
+            ModelsController,
+            health,
+        ],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,

@@ -64,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     reasoning_mode: Literal["separate", "inline", "strip"] = "separate"
     tool_use: Literal["reasoning", "tool_calls", "off"] = "reasoning"
     workflow_progress: Literal["off", "reasoning"] = "off"
+    speech_voice: Literal["app", "client"] = "app"
     max_file_bytes: int = 15 * 1024 * 1024
     upload_cache_ttl: float = 3600.0
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
@@ -242,6 +243,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "TOOL_USE": ("tool_use", _choice("reasoning", "tool_calls", "off")),
     "WORKFLOW_PROGRESS": ("workflow_progress", _choice("off", "reasoning")),
     "MAX_FILE_BYTES": ("max_file_bytes", _positive_int),
+    "SPEECH_VOICE": ("speech_voice", _choice("app", "client")),
     "UPLOAD_CACHE_TTL": ("upload_cache_ttl", _positive_float),
 }
 

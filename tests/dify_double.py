@@ -51,6 +51,8 @@ class DifyAppDouble:
     agent_1_16: bool = False  # a New Agent as Dify 1.16 streams it: agent_message deltas, then the whole answer
     file_upload: dict[str, Any] | None = None  # the app's `file_upload` (GET /parameters); None: the recorded one
     file_inputs: tuple[dict[str, Any], ...] = ()  # workflow file inputs: {"file" | "file-list": {variable, ...}}
+    speech_to_text: bool = False  # the app's speech to text (POST /audio-to-text) is on
+    text_to_speech: bool = False  # the app's text to speech (POST /text-to-audio) is on
 
 
 @dataclass
@@ -190,6 +192,10 @@ class DifyDouble:
             await self._json(send, 200, {"result": "success"})
         elif method == "POST" and path == "/v1/files/upload":
             await self._upload(headers, raw, send)
+        elif method == "POST" and path == "/v1/audio-to-text":
+            await self._audio_to_text(app, headers, raw, send)
+        elif method == "POST" and path == "/v1/text-to-audio":
+            await self._text_to_audio(app, body or {}, send)
         else:
             await self._json(
                 send,
@@ -200,14 +206,7 @@ class DifyDouble:
     async def _upload(self, headers: dict[str, str], raw: bytes, send: Send) -> None:
         """`POST /files/upload` as Dify checks it (dify-service-api.md §6.1): one file part, a name, the blocked
         extensions, the size limits; 201 with the recorded body's fields."""
-        boundary = headers.get("content-type", "").partition("boundary=")[2].strip('"').encode()
-        fields: dict[str, tuple[dict[str, str], bytes]] = {}
-        for chunk in raw.split(b"--" + boundary)[1:-1]:
-            head, _, data = chunk.removeprefix(b"\r\n").removesuffix(b"\r\n").partition(b"\r\n\r\n")
-            meta = dict(re.findall(r'(\w+)="([^"]*)"', head.decode()))
-            content_type = re.search(r"content-type:\s*(\S+)", head.decode(), re.I)
-            meta["content_type"] = content_type.group(1) if content_type else ""
-            fields[meta.get("name", "")] = (meta, data)
+        fields = _form(headers, raw)
         if "file" not in fields:
             await self._json(
                 send, 400, {"code": "no_file_uploaded", "message": "Please upload your file.", "status": 400}
@@ -229,6 +228,42 @@ class DifyDouble:
         answer = {"id": upload_id, "name": filename, "size": len(data), "extension": extension}
         answer |= {"mime_type": meta["content_type"], "created_by": str(uuid.uuid4()), "created_at": int(time.time())}
         await self._json(send, 201, answer)
+
+    async def _audio_to_text(self, app: DifyAppDouble, headers: dict[str, str], raw: bytes, send: Send) -> None:
+        """`POST /audio-to-text` (dify-current.md §2.10): the transcript of what was sent, as a stand-in model would."""
+        if not app.speech_to_text:
+            await self._json(
+                send, 400, {"code": "invalid_param", "message": "Speech to text is not enabled", "status": 400}
+            )
+            return
+        fields = _form(headers, raw)
+        if "file" not in fields:
+            await self._json(
+                send, 400, {"code": "no_audio_uploaded", "message": "Please upload your audio.", "status": 400}
+            )
+            return
+        meta, data = fields["file"]
+        if meta["filename"].rpartition(".")[2].lower() not in ("mp3", "m4a", "wav", "amr", "mpga", "webm"):
+            await self._json(
+                send, 415, {"code": "unsupported_audio_type", "message": "Audio type not allowed.", "status": 415}
+            )
+            return
+        if len(data) > 30 * 1024 * 1024:
+            message = "Audio size exceeded. Audio size larger than 30 mb"
+            await self._json(send, 413, {"code": "audio_too_large", "message": message, "status": 413})
+            return
+        await self._json(send, 200, {"text": f"Heard {len(data)} bytes of {meta['filename']}"})
+
+    async def _text_to_audio(self, app: DifyAppDouble, body: dict[str, Any], send: Send) -> None:
+        """`POST /text-to-audio`: audio bytes in several pieces (`ID3`, then the text, as a stand-in voice)."""
+        if not app.text_to_speech:
+            await self._json(send, 400, {"code": "invalid_param", "message": "TTS is not enabled", "status": 400})
+            return
+        voice = str(body.get("voice") or "app-voice").encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"audio/mpeg")]})
+        for piece in (b"ID3\x04\x00", voice + b":", str(body.get("text", "")).encode()):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _files_seen(self, body: dict[str, Any]) -> str | None:
         """The files a run references, as the recorded model echoed them (`type:method:name`); None if an upload id
@@ -469,6 +504,19 @@ class DifyDouble:
                 continue
             out.append(event)
         return out
+
+
+def _form(headers: dict[str, str], raw: bytes) -> dict[str, tuple[dict[str, str], bytes]]:
+    """A multipart form's parts by name: (their `name`, `filename`, `content_type`; their bytes)."""
+    boundary = headers.get("content-type", "").partition("boundary=")[2].strip('"').encode()
+    fields: dict[str, tuple[dict[str, str], bytes]] = {}
+    for chunk in raw.split(b"--" + boundary)[1:-1]:
+        head, _, data = chunk.removeprefix(b"\r\n").removesuffix(b"\r\n").partition(b"\r\n\r\n")
+        meta = dict(re.findall(r'(\w+)="([^"]*)"', head.decode()))
+        content_type = re.search(r"content-type:\s*(\S+)", head.decode(), re.I)
+        meta["content_type"] = content_type.group(1) if content_type else ""
+        fields[meta.get("name", "")] = (meta, data)
+    return fields
 
 
 def _message_file(event: dict[str, Any]) -> dict[str, Any]:

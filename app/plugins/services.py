@@ -22,6 +22,7 @@ from app.services.conversations import (
 )
 from app.services.dify import DifyClient
 from app.services.drain import StreamDrain
+from app.services.openai.audio import Audio
 from app.services.pipeline import Pipeline
 from app.services.registry import ModelRegistry
 from app.services.uploads import Uploads
@@ -39,6 +40,11 @@ def provide_response_log(state: State) -> ResponseLog:
     return log
 
 
+def provide_audio(state: State) -> Audio:
+    audio: Audio = state.audio
+    return audio
+
+
 def provide_model_registry(state: State) -> ModelRegistry:
     registry: ModelRegistry = state.model_registry
     return registry
@@ -53,6 +59,7 @@ class ServicesPlugin(InitPlugin):
         app_config.dependencies["pipeline"] = Provide(provide_pipeline, sync_to_thread=False)
         app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
         app_config.dependencies["response_log"] = Provide(provide_response_log, sync_to_thread=False)
+        app_config.dependencies["audio"] = Provide(provide_audio, sync_to_thread=False)
         return app_config
 
     @asynccontextmanager
@@ -79,6 +86,9 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
+        app.state.audio = Audio(
+            dify, registry, raw_user=settings.dify_raw_user, voice=settings.speech_voice == "client"
+        )
         app.state.response_log = ResponseLog(store)  # the same store: responses continue across instances too
         uploaded: ConversationStore = (  # content hash -> Dify upload id, shared like the conversations
             RedisStore(settings.redis_url, ttl=settings.upload_cache_ttl, timeout=settings.redis_timeout)

@@ -115,8 +115,9 @@ class Pipeline:
         stream's answer is complete, before its last bytes go out (a whole answer is simply returned)."""
         last = last_user_index(turn.messages)  # a malformed request is a 400 before anything else
         wanted = json_format(turn.response_format, turn.messages)
-        sent = files_of(turn.messages[last], last)  # decoded and sniffed: a bad part is a 400
         housekeeping = is_housekeeping(turn.messages)
+        # decoded and sniffed (a bad part is a 400); a UI's housekeeping is answered from the text alone
+        sent = [] if housekeeping else files_of(turn.messages[last], last)
         app = await self._app_for(turn.model, housekeeping)
         user = dify_user(turn.user or turn.forwarded_user, client_id, raw=self._raw_user)
         files = await self._files(app, user, sent)  # checked, then uploaded: before a conversation is claimed

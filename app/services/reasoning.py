@@ -8,7 +8,17 @@ text as Dify sent it; separated reasoning wrapped in `<think>` tags), `strip` (r
 import re
 from typing import Final, Literal
 
-from app.services.answer import AnswerEvent, Failed, Finished, Progress, ReasoningDelta, TextDelta, ToolUse
+from app.services.answer import (
+    AnswerEvent,
+    Failed,
+    FileOut,
+    Finished,
+    Progress,
+    ReasoningDelta,
+    Replaced,
+    TextDelta,
+    ToolUse,
+)
 from app.services.tools import ToolUseMode, narrative, progress_line
 
 ReasoningMode = Literal["separate", "inline", "strip"]
@@ -39,12 +49,13 @@ def _partial(text: str, tag: str) -> int:
 class ThinkSplitter:
     """Per answer: text deltas in, content and reasoning deltas out (a partial tag is held back until decided)."""
 
-    __slots__ = ("_buffer", "_close", "_inline_open", "_mode", "_progress", "_tools", "_trim")
+    __slots__ = ("_answered", "_buffer", "_close", "_inline_open", "_mode", "_progress", "_tools", "_trim")
 
     def __init__(self, mode: ReasoningMode, tools: ToolUseMode = "reasoning", *, progress: bool = False) -> None:
         self._mode: ReasoningMode = mode
         self._tools: ToolUseMode = tools  # an agent's tool use (tools.py): a line of reasoning, tool_calls, or off
         self._progress = progress  # a chatflow's nodes as lines of reasoning (WORKFLOW_PROGRESS), else not shown
+        self._answered = False  # the answer's text has begun: progress is no longer shown
         self._buffer = ""
         self._close: str | None = None  # inside a block: the tag that ends it
         self._inline_open = False  # inline: a `<think>` opened for separated reasoning, not closed yet
@@ -112,10 +123,26 @@ class ThinkSplitter:
     def _step(self, event: ToolUse | Progress) -> AnswerEvent | None:
         """An agent's tool use or a node's progress: a line of reasoning, the event itself, or nothing."""
         if isinstance(event, Progress):
-            return ReasoningDelta(progress_line(event)) if self._progress else None
+            return ReasoningDelta(progress_line(event)) if self._progress and not self._answered else None
         if self._tools == "reasoning":
             return ReasoningDelta(narrative(event))
         return event if self._tools == "tool_calls" else None
+
+    def _reason(self, event: ReasoningDelta, out: list[AnswerEvent], inline: bool) -> None:
+        if inline:  # separated reasoning shown as Dify's tagged reasoning would be
+            out.append(TextDelta(event.text if self._inline_open else THINK_OPEN + event.text))
+            self._inline_open = True
+        elif self._mode == "separate":
+            out.append(event)
+
+    def _content(self, event: TextDelta, out: list[AnswerEvent], inline: bool) -> None:
+        self._answered = True
+        if inline:
+            out.append(event)
+        elif self._buffer or self._close is not None or self._trim or "<" in event.text:
+            self._split(event.text, out)
+        else:
+            out.append(event)  # the usual case: plain content, passed through as it is
 
     def feed(self, batch: list[AnswerEvent]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
@@ -129,20 +156,13 @@ class ThinkSplitter:
                     continue
                 event = shown  # noqa: PLW2901  # shown as reasoning, in any REASONING_MODE
             if isinstance(event, ReasoningDelta):
-                if inline:  # separated reasoning shown as Dify's tagged reasoning would be
-                    out.append(TextDelta(event.text if self._inline_open else THINK_OPEN + event.text))
-                    self._inline_open = True
-                elif self._mode == "separate":
-                    out.append(event)
+                self._reason(event, out, inline)
                 continue
-            if self._inline_open and isinstance(event, TextDelta | Finished | Failed):
+            if self._inline_open and isinstance(event, TextDelta | FileOut | Replaced | Finished | Failed):
                 out.append(TextDelta(THINK_CLOSE + "\n"))
                 self._inline_open = False
-            if isinstance(event, TextDelta) and not inline:
-                if self._buffer or self._close is not None or self._trim or "<" in event.text:
-                    self._split(event.text, out)
-                else:
-                    out.append(event)  # the usual case: plain content, passed through as it is
+            if isinstance(event, TextDelta):
+                self._content(event, out, inline)
                 continue
             if isinstance(event, Finished | Failed) and self._buffer:
                 self._emit(self._buffer, self._close is not None, out)  # an unfinished tag was content

@@ -181,7 +181,9 @@ class ModelRegistry:
             form=found.form,
             query_variable=query_variable(found.form, configured.input_variable) if stateless else None,
             output_key=configured.output_key,
-            files=found.files,
+            # the New Agent takes files whatever its (chat-only, default) file settings say: Dify appends them to its
+            # prompt (dify-current.md §6.12), so Dify decides
+            files=UNKNOWN_POLICY if found.mode == "agent" else found.files,
             file_input=file_input(found.form, configured.file_variable) if found.mode == "workflow" else None,
             key=configured.key,
             position=position,

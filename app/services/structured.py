@@ -15,6 +15,7 @@ import msgspec
 from app.errors import InvalidRequestError, UpstreamError
 from app.schemas.openai import ChatMessage
 from app.services.inputs.prompt import message_text
+from app.services.reasoning import without_reasoning
 
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL | re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
@@ -33,7 +34,8 @@ def json_format(response_format: Any, messages: list[ChatMessage]) -> JsonFormat
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "text":
         return None
-    asked = any("json" in message_text(message).lower() for message in messages)
+    # the prompt asks for JSON (the UIs' own task prompts do); earlier answers that merely mention it do not count
+    asked = any("json" in message_text(message).lower() for message in messages if message.role != "assistant")
     if kind == "json_object":
         return JsonFormat(schema=None, asked=asked)
     if kind == "json_schema":
@@ -103,6 +105,7 @@ def _single_field(schema: dict[str, Any]) -> tuple[str, str] | None:
 
 def as_json(text: str, fmt: JsonFormat) -> str:
     """The answer as the JSON the client asked for."""
+    text = without_reasoning(text)  # (REASONING_MODE=inline leaves think blocks in the text)
     value = _found(text)
     if isinstance(value, dict) or (isinstance(value, list) and fmt.schema and fmt.schema.get("type") == "array"):
         return msgspec.json.encode(value).decode()
@@ -111,7 +114,8 @@ def as_json(text: str, fmt: JsonFormat) -> str:
     if field is not None and plain:
         name, kind = field
         if kind == "string":
-            return msgspec.json.encode({name: plain.strip("\"'")}).decode()
+            quoted = len(plain) > 1 and plain[0] == plain[-1] and plain[0] in "\"'"
+            return msgspec.json.encode({name: plain[1:-1] if quoted else plain}).decode()
         lines = [_BULLET.sub("", line).strip() for line in plain.splitlines()]
         return msgspec.json.encode({name: [line for line in lines if line]}).decode()
     raise UpstreamError(

@@ -7,17 +7,21 @@ already ran the tool (clients that run tools themselves may answer it with a "no
 `off`: not shown.
 """
 
+import re
 from typing import Final, Literal
 
 from app.services.answer import Progress, ToolUse
 
 ToolUseMode = Literal["reasoning", "tool_calls", "off"]
 RESULT_LIMIT: Final = 300  # characters of a tool's result shown in the narrative
+_BLANK_LINES: Final = re.compile(r"\n\s*\n")
 
 
 def narrative(tool: ToolUse) -> str:
+    """One paragraph (blank lines in the result closed up): NextChat quotes reasoning a paragraph at a time, and a
+    line of reasoning must stay one quote when it sends the answer back."""
     result = tool.result if len(tool.result) <= RESULT_LIMIT else tool.result[: RESULT_LIMIT - 1] + "…"
-    return f"Used `{tool.name}` with {tool.arguments}: {result}\n"
+    return f"Used `{tool.name}` with {tool.arguments}: {_BLANK_LINES.sub(chr(10), result.strip())}\n"
 
 
 def progress_line(progress: Progress) -> str:

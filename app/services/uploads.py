@@ -20,7 +20,8 @@ logger = logging.getLogger("opendify.uploads")
 def _upload_key(app: DifyApp, user: str, sent: SentFile) -> str:
     # the app by a digest of its key (never the key), the user, the bytes: an upload is only valid for its user
     app_id = hashlib.sha256(app.key.encode()).hexdigest()[:16]
-    return "u:" + hashlib.sha256(f"{app_id}\x00{user}\x00{sent.digest}".encode()).hexdigest()
+    # (and the name: Dify types an upload by its extension)
+    return "u:" + hashlib.sha256(f"{app_id}\x00{user}\x00{sent.filename}\x00{sent.digest}".encode()).hexdigest()
 
 
 def stale_upload(error: InvalidRequestError) -> bool:

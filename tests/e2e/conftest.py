@@ -29,7 +29,13 @@ APPS = [
     DifyAppDouble(key="app-e2e-workflow", name="realdify-workflow", mode="workflow"),
     DifyAppDouble(key="app-e2e-persona", name="persona-chat", mode="chat", input_variables=("system_prompt",)),
     DifyAppDouble(key="app-e2e-completion", name="realdify-completion", mode="completion"),
-    DifyAppDouble(key="app-e2e-new-agent", name="realdify-new-agent", mode="agent", report_mode=True),
+    DifyAppDouble(  # file settings as Dify 1.15 records them for the New Agent: the chat-only default, off
+        key="app-e2e-new-agent",
+        name="realdify-new-agent",
+        mode="agent",
+        report_mode=True,
+        file_upload={"image": {"enabled": False, "number_limits": 3, "transfer_methods": ["remote_url", "local_file"]}},
+    ),
     DifyAppDouble(key="app-e2e-agent-116", name="agent-1.16", mode="agent", report_mode=True, agent_1_16=True),
     DifyAppDouble(key="app-e2e-topic", name="topic-flow", mode="advanced-chat", required_inputs=("topic",)),
     DifyAppDouble(  # takes images, documents, audio, video and any other file (as Dify 1.x apps can be set up)
@@ -50,6 +56,7 @@ APPS = [
         mode="chat",
         file_upload={"image": {"enabled": False, "number_limits": 3, "transfer_methods": ["remote_url", "local_file"]}},
     ),
+    DifyAppDouble(key="app-e2e-voice", name="voice-chat", mode="chat", speech_to_text=True, text_to_speech=True),
     DifyAppDouble(  # a workflow whose `doc` input takes a document
         key="app-e2e-docflow",
         name="doc-workflow",

@@ -184,3 +184,40 @@ def test_an_upload_dify_forgot_is_uploaded_again(client: openai.OpenAI, dify: Di
     assert len(_uploads(dify, user)) == 1  # uploaded anew
     _, refused, again = _runs(dify, user)
     assert refused["files"][0]["upload_file_id"] == forgotten != again["files"][0]["upload_file_id"]
+
+
+def test_the_new_agent_takes_files_whatever_its_default_file_settings_say(
+    client: openai.OpenAI, dify: DifyDouble
+) -> None:
+    """Dify appends a New Agent's files to its prompt: its (chat-only, off) settings do not refuse them."""
+    user = f"files-{uuid.uuid4()}"
+    _ask(client, "realdify-new-agent", user, _pdf())
+    [run] = _runs(dify, user)
+    assert run["files"][0]["type"] == "document"
+
+
+def test_the_same_bytes_under_another_name_are_another_upload(client: openai.OpenAI, dify: DifyDouble) -> None:
+    """Dify types an upload by its extension: the name is part of what is reused."""
+    user = f"files-{uuid.uuid4()}"
+    _ask(client, "files-flow", user, _pdf("a.pdf"))
+    _ask(client, "files-flow", user, _pdf("b.pdf"))
+    assert sorted(u.filename for u in _uploads(dify, user)) == ["a.pdf", "b.pdf"]
+
+
+def test_housekeeping_is_answered_from_the_text_and_uploads_nothing(dify: DifyDouble) -> None:
+    """NextChat's memory summary after a turn with an image, sent to a text-only task app."""
+    user = f"files-{uuid.uuid4()}"
+    messages: Any = [
+        {"role": "user", "content": [{"type": "text", "text": "what is this?"}, _image()]},
+        {"role": "assistant", "content": "A cat."},
+        {
+            "role": "system",
+            "content": "Summarize the discussion briefly in 200 words or less to use as a prompt for future context.",
+        },
+    ]
+    with own_client(dify, task_model="text-only") as sdk:
+        answer = sdk.chat.completions.create(model="files-flow", user=user, messages=messages)
+    assert answer.choices[0].message.content
+    assert _uploads(dify, user) == []
+    [run] = _runs(dify, user)
+    assert "files" not in run

@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests.clients import nextchat_render
 from tests.dify_double import DifyDouble
 from tests.e2e.conftest import scoped
 
@@ -20,27 +21,6 @@ def _queries(dify: DifyDouble, user: str) -> list[tuple[str, str | None]]:
         for r in dify.requests
         if r.path == "/v1/chat-messages" and isinstance(r.body, dict) and r.body.get("user") == scoped(user)
     ]
-
-
-def _nextchat_render(deltas: list[tuple[bool, str]]) -> str:
-    """NextChat's `streamWithThink` (app/utils/chat.ts): reasoning chunks become a `> ` quote (a chunk holding a
-    blank line continues the quote on the next paragraph), then a blank line, then the answer."""
-    text, thinking, last = "", False, False
-    for is_thinking, content in deltas:
-        changed = last != is_thinking
-        last = is_thinking
-        if is_thinking:
-            if not thinking or changed:
-                thinking = True
-                text += ("\n" if text else "") + "> " + content
-            else:
-                text += "\n\n> ".join(content.split("\n\n")) if "\n\n" in content else content
-        elif thinking or changed:
-            thinking = False
-            text += "\n\n" + content
-        else:
-            text += content
-    return text
 
 
 def _nextchat_turn(client: openai.OpenAI, messages: list[Any], user: str) -> tuple[str, str]:
@@ -58,7 +38,7 @@ def _nextchat_turn(client: openai.OpenAI, messages: list[Any], user: str) -> tup
             deltas.append((True, reasoning))
         if delta.content:
             deltas.append((False, delta.content))
-    return _nextchat_render(deltas), raw.headers["x-dify-conversation-id"]
+    return nextchat_render(deltas), raw.headers["x-dify-conversation-id"]
 
 
 def test_nextchat_keeps_one_conversation_with_its_4_message_window_quoted_reasoning_and_recap(

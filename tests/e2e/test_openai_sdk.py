@@ -43,6 +43,7 @@ def test_models_list_every_app_with_distinct_ids(client: openai.OpenAI) -> None:
         "files-flow",
         "text-only",
         "doc-workflow",
+        "voice-chat",
     }
     assert models["realdify-agent"].model_extra == {"name": "realdify-agent", "description": "", "mode": "agent-chat"}
     assert models["realdify-new-agent"].model_extra == {

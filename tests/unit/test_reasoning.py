@@ -132,3 +132,19 @@ def test_workflow_progress_is_a_line_of_reasoning_only_when_asked_for() -> None:
     inline = ThinkSplitter("inline", progress=True).feed([started, TextDelta("hi")])
     assert "".join(e.text for e in inline if isinstance(e, TextDelta)) == "<think>Running LLM...\n</think>\nhi"
     assert ThinkSplitter("strip", progress=True).feed([started]) == []
+
+
+def test_inline_reasoning_closes_before_a_file() -> None:
+    from app.services.answer import FileOut  # noqa: PLC0415
+
+    file = FileOut(url="https://x/cat.png", kind="image")
+    out = ThinkSplitter("inline").feed([ReasoningDelta("drawing"), file, TextDelta("Here.")])
+    assert out == [TextDelta("<think>drawing"), TextDelta("</think>\n"), file, TextDelta("Here.")]
+
+
+def test_progress_stops_once_the_answer_has_begun() -> None:
+    from app.services.answer import Progress  # noqa: PLC0415
+
+    splitter = ThinkSplitter("separate", progress=True)
+    out = splitter.feed([Progress(step="LLM"), TextDelta("Hi"), Progress(step="Tool")])
+    assert out == [ReasoningDelta("Running LLM...\n"), TextDelta("Hi")]

@@ -92,3 +92,25 @@ def test_an_answer_with_no_json_is_a_502(answer: str, schema: dict[str, Any] | N
     with pytest.raises(UpstreamError) as caught:
         as_json(answer, fmt)
     assert caught.value.code == "upstream_not_json"
+
+
+def test_only_the_prompt_asking_for_json_counts_not_an_earlier_answer() -> None:
+    messages = [
+        ChatMessage(role="user", content="What is JSON?"),
+        ChatMessage(role="assistant", content="JSON is a format."),
+        ChatMessage(role="user", content="Name this chat"),
+    ]
+    fmt = json_format({"type": "json_object"}, messages[1:])
+    assert fmt is not None and not fmt.asked
+    fmt = json_format({"type": "json_object"}, messages)
+    assert fmt is not None and fmt.asked  # the user asked about JSON: the prompt mentions it
+
+
+def test_quotes_around_a_plain_title_go_but_inner_ones_stay() -> None:
+    assert json.loads(as_json('"Tides"', _schema(TITLE))) == {"title": "Tides"}
+    assert json.loads(as_json('Title: "Foo"', _schema(TITLE))) == {"title": 'Title: "Foo"'}
+
+
+def test_inline_reasoning_with_braces_does_not_hide_the_json() -> None:
+    answer = '<think>maybe {"x": 1}? no</think>{"title": "Tides"}'
+    assert json.loads(as_json(answer, _schema(TITLE))) == {"title": "Tides"}

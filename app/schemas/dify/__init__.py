@@ -26,6 +26,7 @@ from app.schemas.dify.requests import (
     CompletionMessageRequest,
     DifyFile,
     StopRequest,
+    TextToAudioRequest,
     WorkflowRunRequest,
 )
 from app.schemas.dify.responses import (
@@ -35,6 +36,7 @@ from app.schemas.dify.responses import (
     DifyUsage,
     ErrorBody,
     MessageMetadata,
+    Transcript,
     UploadedFile,
     WorkflowRunAnswer,
     WorkflowRunData,
@@ -67,6 +69,8 @@ __all__ = [
     "StopRequest",
     "TextChunkEvent",
     "TextReplaceEvent",
+    "TextToAudioRequest",
+    "Transcript",
     "UploadedFile",
     "WorkflowFinishedEvent",
     "WorkflowPausedEvent",

@@ -127,6 +127,8 @@ class NodeData(msgspec.Struct, kw_only=True):
     node_type: Any = None
     status: Any = None
     error: Any = None
+    iteration_id: Any = None  # a node inside an iteration or a loop: one of many runs of the same step
+    loop_id: Any = None
 
 
 class NodeStartedEvent(IgnoredEvent, tag="node_started"):

@@ -44,3 +44,11 @@ class WorkflowRunRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class StopRequest(msgspec.Struct, kw_only=True):
     user: str
+
+
+class TextToAudioRequest(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`POST /text-to-audio` (`voice` None: the app's own)."""
+
+    text: str
+    user: str
+    voice: str | None = None

@@ -26,6 +26,12 @@ class UploadedFile(msgspec.Struct, kw_only=True):
     id: str
 
 
+class Transcript(msgspec.Struct, kw_only=True):
+    """`POST /audio-to-text`."""
+
+    text: str
+
+
 class ErrorBody(msgspec.Struct, kw_only=True):
     """Dify's error envelope; `status` is missing on some errors (they carry `params` instead)."""
 

@@ -45,17 +45,27 @@ def scope_of(client_id: str, model: str, user: str, chat: str | None = None) -> 
     return _digest(client_id, model, user) if chat is None else _digest(client_id, model, user, chat)
 
 
+def _unquoted(paragraph: str) -> str:
+    """A paragraph up to its first `>` line: a quote runs to the paragraph's end (markdown's lazy lines)."""
+    if ">" not in paragraph:
+        return paragraph
+    kept = []
+    for line in paragraph.split("\n"):
+        if line.lstrip().startswith(">"):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def answer_text(text: str) -> str:
-    """An answer as it is matched: without its reasoning, however the client kept it. Think blocks go, and so
-    does everything up to the answer's last `>` paragraph: NextChat sends reasoning back quoted before the
-    answer, a paragraph at a time, and applied to the remembered answer too the rule cuts both alike."""
+    """An answer as it is matched: without its reasoning, however the client kept it, and without whitespace
+    (clients join the pieces of an answer differently). Think blocks go, and so do quoted blocks: NextChat sends
+    reasoning (and the agent's tool use shown as reasoning) back as `> ` quotes, before or between the answer's
+    paragraphs. Applied to the remembered answer too, the rule cuts both alike, genuine quotes included."""
     text = without_reasoning(text)
     if ">" in text:
-        paragraphs = text.split("\n\n")
-        for index in range(len(paragraphs) - 1, -1, -1):
-            if paragraphs[index].lstrip().startswith(">"):
-                return "\n\n".join(paragraphs[index + 1 :]).strip()
-    return text.strip()
+        text = "\n\n".join(_unquoted(paragraph) for paragraph in text.split("\n\n"))
+    return "".join(text.split())
 
 
 def _message_digest(role: str, text: str) -> str:

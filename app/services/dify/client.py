@@ -17,6 +17,8 @@ from app.schemas.dify import (
     BlockingMessage,
     ErrorBody,
     StopRequest,
+    TextToAudioRequest,
+    Transcript,
     UploadedFile,
 )
 from app.services.dify.errors import error_from_dify, parse_error_body
@@ -29,6 +31,7 @@ _encoder = msgspec.json.Encoder()
 _info = msgspec.json.Decoder(AppInfo)
 BLOCKING_ANSWER = msgspec.json.Decoder(BlockingMessage)  # /chat-messages and /completion-messages
 _upload = msgspec.json.Decoder(UploadedFile)
+_transcript = msgspec.json.Decoder(Transcript)
 _parameters = msgspec.json.Decoder(AppParameters)
 
 # Side-effect-free probes (shared/traces/README.md): Dify validates the app mode, then the body, before running.
@@ -110,7 +113,8 @@ class DifyClient:
         url = httpx.URL(self._base)
         # Dify's file URLs are relative (`/files/...`) unless its FILES_URL is set: served at its origin, or at the
         # public address the gateway is told (DIFY_FILES_URL) when clients cannot reach DIFY_API_BASE
-        self.files_origin = files_url.rstrip("/") if files_url else f"{url.scheme}://{url.netloc.decode()}"
+        root = url.path.removesuffix("/").removesuffix("/v1")  # a Dify behind a path prefix serves its files under it
+        self.files_origin = files_url.rstrip("/") if files_url else f"{url.scheme}://{url.netloc.decode()}{root}"
         self._extensions = {"timeout": timeout.as_dict()}
         self._headers: dict[str, dict[str, str]] = {}
         self._urls: dict[str, httpx.URL] = {}
@@ -220,19 +224,47 @@ class DifyClient:
             raise UpstreamError("Dify answered a streaming request without an event stream")
         raise error_from_dify(response.status_code, parse_error_body(content))
 
-    async def upload_file(self, key: str, user: str, filename: str, mime_type: str, data: bytes) -> str:
-        """`POST /files/upload` (multipart); returns the id to reference as a `local_file`."""
-        upload = httpx.Request(
+    async def _send_file(self, key: str, path: str, user: str, file: tuple[str, bytes, str]) -> HttpAnswer:
+        """A multipart POST of one `file` (name, bytes, type) and the `user` field."""
+        request = httpx.Request(
             "POST",
-            self._url("/files/upload"),
-            files={"file": (filename, data, mime_type)},
+            self._url(path),
+            files={"file": file},
             data={"user": user},
             headers={"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT},
             extensions=self._extensions,
         )
-        await upload.aread()  # multipart is built lazily; transports get it whole
-        answer = await self._send(upload)
+        await request.aread()  # multipart is built lazily; transports get it whole
+        return await self._send(request)
+
+    async def upload_file(self, key: str, user: str, filename: str, mime_type: str, data: bytes) -> str:
+        """`POST /files/upload` (multipart); returns the id to reference as a `local_file`."""
+        answer = await self._send_file(key, "/files/upload", user, (filename, data, mime_type))
         return answer.decode(_upload, "the upload", ok=(200, 201)).id
+
+    async def audio_to_text(self, key: str, user: str, filename: str, mime_type: str, data: bytes) -> str:
+        """`POST /audio-to-text` (multipart): the transcript."""
+        answer = await self._send_file(key, "/audio-to-text", user, (filename, data, mime_type))
+        return answer.decode(_transcript, "the transcription").text
+
+    async def text_to_audio(self, key: str, user: str, text: str, voice: str | None) -> httpx.Response:
+        """`POST /text-to-audio`: the caller owns the returned audio response (read it as it comes) and closes it."""
+        body = TextToAudioRequest(text=text, user=user, voice=voice)
+        request = httpx.Request(
+            "POST",
+            self._url("/text-to-audio"),
+            content=_encoder.encode(body),
+            headers=self._auth(key),
+            extensions=self._extensions,
+        )
+        response = await self._open(request)
+        if response.status_code == 200 and response.headers.get("content-type", "").startswith("audio/"):
+            return response
+        with _transport_errors(self._base):
+            content = await read_body(response)
+        if response.status_code == 200:
+            raise UpstreamError("Dify answered a speech request without audio", code="upstream_malformed")
+        raise error_from_dify(response.status_code, parse_error_body(content))
 
     async def stop(self, key: str, path: str, task_id: str, user: str) -> None:
         """Stop a run (`/chat-messages/{id}/stop`, `/completion-messages/{id}/stop`, `/workflows/tasks/{id}/stop`);

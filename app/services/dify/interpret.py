@@ -303,13 +303,14 @@ class ChatInterpreter(_Interpreter):
         return [Failed(incomplete())]
 
 
-_QUIET_NODES = frozenset({"start", "end", "answer"})  # they do nothing worth showing: the answer is already shown
+# they do nothing worth showing (the answer is already shown); nodes inside iterations and loops repeat their step
+_QUIET_NODES = frozenset({"start", "end", "answer"})
 
 
 def node_progress(event: NodeStartedEvent | NodeFinishedEvent) -> Progress | None:
     """A node that started (its title), or failed (with Dify's error); nothing for the rest."""
     data = event.data
-    if data is None or not data.title or data.node_type in _QUIET_NODES:
+    if data is None or not data.title or data.node_type in _QUIET_NODES or data.iteration_id or data.loop_id:
         return None
     if isinstance(event, NodeStartedEvent):
         return Progress(step=str(data.title))

@@ -36,6 +36,8 @@ _MIME: Final = {
     "webp": "image/webp",
     "svg": "image/svg+xml",
     "bmp": "image/bmp",
+    "heic": "image/heic",
+    "avif": "image/avif",
     "pdf": "application/pdf",
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -111,6 +113,8 @@ def _magic(data: bytes, extension: str) -> str | None:  # noqa: C901, PLR0912  #
         return "bmp"
     if head.startswith(b"%PDF-"):
         return "pdf"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):  # a text's byte order mark (UTF-16 or -8)
+        return extension if extension in _TEXT_EXTENSIONS else "txt"
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "mp3"
     if head.startswith(b"OggS"):
@@ -123,6 +127,10 @@ def _magic(data: bytes, extension: str) -> str | None:  # noqa: C901, PLR0912  #
         brand = data[8:12]
         if brand in (b"M4A ", b"M4B "):
             return "m4a"
+        if brand in (b"heic", b"heix", b"hevc", b"mif1", b"msf1"):
+            return "heic"
+        if brand in (b"avif", b"avis"):
+            return "avif"
         return "mov" if brand == b"qt  " else "mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm"
@@ -271,7 +279,7 @@ def _part_file(where: str, part: Any, index: int) -> SentFile | None:
         if not url.startswith("data:"):
             return SentFile(where=where, kind="image", url=url)
         sent = _named(where, _data_url(where, url), None, index)
-        if sent.kind != "image":
+        if not sent.mime_type.startswith("image/"):
             raise _invalid(where, f"an image_url part must hold an image; its bytes are {sent.mime_type}")
         return sent
     if part.type == "file" and part.file is not None:
@@ -338,7 +346,8 @@ def check_one(sent: SentFile, rule: FileRule, policy: FilePolicy, *, app: str) -
     # as Dify checks it: a typed file by its type; any file as `custom` when its extension is listed (or none are)
     custom = "custom" in rule.types and (not rule.extensions or extension in rule.extensions)
     if not custom and (sent.kind == "custom" or sent.kind not in rule.types):
-        raise _invalid(sent.where, f"the app `{app}` accepts {_accepted(rule)} files, not {sent.kind}")
+        shown = sent.kind if sent.url is not None or sent.kind != "custom" else f"custom ({sent.mime_type})"
+        raise _invalid(sent.where, f"the app `{app}` accepts {_accepted(rule)} files, not {shown}")
     method = "remote_url" if sent.url is not None else "local_file"
     if method not in rule.methods:
         how = "uploaded files" if method == "local_file" else "files by URL"

@@ -32,9 +32,12 @@ def _placeholder(part: ContentPart) -> str | None:
 
 
 def _file_digest(part: ContentPart) -> str | None:
-    """A digest of a file part's content (its URL, or its base64 bytes as sent): what tells two files apart."""
+    """A digest of a file part's content (its base64 bytes as sent, or its URL without the query: clients that
+    link a private bucket sign the same object anew each time): what tells two files apart."""
     payload = (
-        part.image_url.url
+        part.image_url.url.partition("?")[0]
+        if part.image_url is not None and not part.image_url.url.startswith("data:")
+        else part.image_url.url
         if part.image_url is not None
         else part.file.file_data or part.file.file_id
         if part.file is not None

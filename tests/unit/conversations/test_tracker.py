@@ -14,6 +14,7 @@ from app.services.conversations import (
     history_hash,
     scope_of,
 )
+from tests.clients import nextchat_render
 from tests.unit.messages import SCOPE, FailingStore, assistant, developer, system, user
 
 
@@ -566,10 +567,39 @@ def test_an_answer_with_its_own_quote_still_matches_when_reasoning_is_quoted_bef
     remembered = history_hash(SCOPE, [user("Q")], answer)
     assert history_hash(SCOPE, [user("Q"), assistant(answer)]) == remembered
     assert history_hash(SCOPE, [user("Q"), assistant("> thinking\n\n" + answer)]) == remembered
-    assert history_hash(SCOPE, [user("Q")], "Other words:\n\n> a quote\n\nThe end.") == remembered  # the price
+    assert history_hash(SCOPE, [user("Q")], "Other words:\n\n> a quote\n\nThe end.") != remembered
 
 
 def test_answers_differing_after_the_quote_differ() -> None:
     assert history_hash(SCOPE, [user("Q"), assistant("> t\n\nYes.")]) != history_hash(
         SCOPE, [user("Q"), assistant("> t\n\nNo.")]
     )
+
+
+@pytest.mark.parametrize(
+    ("deltas", "answer"),
+    [
+        # reasoning first, in several chunks, one of them with a blank line
+        ([(True, "Let me think."), (True, "\n\nStill thinking"), (False, "The answer.")], "The answer."),
+        # an agent's tool use as reasoning between two pieces of text (the quote glued to the text before it)
+        (
+            [(False, "Let me check."), (True, "Used `clock` with {}: 19:27\n"), (False, "It is 19:27.")],
+            "Let me check.It is 19:27.",
+        ),
+        # a tool result that had a blank line, closed up by the narrative
+        ([(True, "Used `tides` with {}: overview\nThe moon pulls\n"), (False, "High tide at 6.")], "High tide at 6."),
+        # multi-line reasoning (NextChat quotes only its first line: the rest are lazy lines of the quote)
+        ([(True, "1. first\n2. second"), (False, "Done.")], "Done."),
+    ],
+)
+def test_an_answer_nextchat_sends_back_matches_what_was_answered(deltas: list[tuple[bool, str]], answer: str) -> None:
+    sent = nextchat_render(deltas)
+    assert history_hash(SCOPE, [user("Q"), assistant(sent)]) == history_hash(SCOPE, [user("Q")], answer)
+
+
+def test_a_tools_narrative_is_one_paragraph() -> None:
+    from app.services.answer import ToolUse  # noqa: PLC0415
+    from app.services.tools import narrative  # noqa: PLC0415
+
+    line = narrative(ToolUse(id="t", name="tides", arguments="{}", result="overview\n\n\nThe moon pulls"))
+    assert line == "Used `tides` with {}: overview\nThe moon pulls\n"

@@ -227,3 +227,8 @@ def test_files_are_served_at_difys_origin_unless_told_otherwise() -> None:
     )
     told = DifyClient(transport, "http://dify.internal:5001/v1", httpx.Timeout(5), files_url="https://dify.example/")
     assert told.files_origin == "https://dify.example"
+
+
+def test_a_dify_behind_a_path_prefix_serves_its_files_under_it() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200))
+    assert DifyClient(transport, "https://host/dify/v1", httpx.Timeout(5)).files_origin == "https://host/dify"

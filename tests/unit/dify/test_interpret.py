@@ -320,3 +320,13 @@ def test_workflow_nodes_are_progress_too() -> None:
     interpreter = WorkflowInterpreter()
     steps = [e for e in interpreter.feed(list(recorded_events("workflow-streaming"))) if isinstance(e, Progress)]
     assert steps and all(p.error is None for p in steps)
+
+
+def test_nodes_inside_an_iteration_or_a_loop_are_not_progress() -> None:
+    inside = event(
+        {"event": "node_started", **ENVELOPE, "data": {"title": "LLM", "node_type": "llm", "iteration_id": "it1"}}
+    )
+    looped = event({"event": "node_started", **ENVELOPE, "data": {"title": "LLM", "node_type": "llm", "loop_id": "l1"}})
+    top = event({"event": "node_started", **ENVELOPE, "data": {"title": "Search", "node_type": "tool"}})
+    out, _ = interpret([inside, looped, top])
+    assert [e for e in out if isinstance(e, Progress)] == [Progress(step="Search")]

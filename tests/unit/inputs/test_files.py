@@ -177,3 +177,24 @@ def test_an_app_whose_settings_are_unknown_is_left_to_dify() -> None:
         max_bytes=MB,
         app="a",
     )
+
+
+def test_text_with_a_byte_order_mark_is_text_not_mp3() -> None:
+    """UTF-16's BOM (FF FE) passes MPEG audio's frame sync: it is checked first."""
+    assert sniff("name,city\n".encode("utf-16"), "people.csv").kind == "document"
+    assert sniff("name,city\n".encode("utf-16"), "people.csv").extension == "csv"
+    assert sniff("\ufeffhello".encode(), None).extension == "txt"
+
+
+def test_heic_and_avif_are_images_the_app_may_not_take() -> None:
+    heic = sniff(b"\x00\x00\x00\x18ftypheic" + bytes(12))
+    assert (heic.kind, heic.mime_type) == ("custom", "image/heic")  # not in Dify's image extensions
+    assert sniff(b"\x00\x00\x00\x1cftypavif" + bytes(12)).mime_type == "image/avif"
+    [sent] = _files(
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/heic;base64," + _b64(b"\x00\x00\x00\x18ftypheic" + bytes(12))},
+        }
+    )
+    with pytest.raises(InvalidRequestError, match=r"accepts image files, not custom \(image/heic\)"):
+        check([sent], IMAGES_ONLY, max_bytes=MB, app="a")

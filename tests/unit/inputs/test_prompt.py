@@ -175,3 +175,12 @@ def test_empty_single_user_message_rejected(content: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
         build_prompt(messages({"role": "user", "content": content}))
     assert info.value.param == "messages"
+
+
+def test_a_linked_image_signed_anew_is_the_same_image() -> None:
+    [first, resigned, other] = messages(
+        {"role": "user", "content": [text("Q"), image("https://bucket.example/a.png?X-Amz-Signature=1")]},
+        {"role": "user", "content": [text("Q"), image("https://bucket.example/a.png?X-Amz-Signature=2")]},
+        {"role": "user", "content": [text("Q"), image("https://bucket.example/b.png?X-Amz-Signature=1")]},
+    )
+    assert canonical_text(first) == canonical_text(resigned) != canonical_text(other)

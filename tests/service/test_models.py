@@ -140,3 +140,27 @@ def test_a_configured_model_id_replaces_the_apps_name() -> None:
         for i, name in enumerate(["o1 helper", "Docs", "Docs"])
     }
     assert assign_ids(found, {0: "helper"}) == {"helper": 0, "Docs": 1, "Docs-2": 2}
+
+
+async def test_openapi_document_lists_every_surface_with_its_schemas(client: AsyncTestClient[Litestar]) -> None:
+    document = (await client.get("/docs/openapi.json")).json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    expected = {
+        "/v1/completions": ("post", "CompletionRequest", "TextCompletion"),
+        "/v1/responses": ("post", "ResponseRequest", "ResponseObject"),
+        "/v1/audio/speech": ("post", "SpeechRequest", None),
+        "/v1/audio/transcriptions": ("post", "TranscriptionForm", "Transcription"),
+    }
+    for path, (method, request, answer) in expected.items():
+        operation = paths[path][method]
+        content = operation["requestBody"]["content"]
+        [schema] = [c["schema"] for c in content.values()]
+        assert schema["$ref"].endswith("/" + request), path
+        assert request in schemas
+        if answer is not None:
+            assert answer in schemas
+            [shown] = operation["responses"]["200"]["content"].values()
+            assert shown["schema"]["$ref"].endswith("/" + answer)
+    for path in ("/v1/responses/{response_id}",):
+        assert {"get", "delete"} <= set(paths[path])
+    assert paths["/completions"] and paths["/responses"] and paths["/audio/speech"]

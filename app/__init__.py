@@ -7,6 +7,7 @@ import sys
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
@@ -19,6 +20,7 @@ from app.controllers.models import ModelsController
 from app.controllers.responses import ResponsesController
 from app.error_handlers import EXCEPTION_HANDLERS
 from app.log import configure_logging
+from app.plugins.access import AccessMiddleware
 from app.plugins.cli import ServerCLIPlugin
 from app.plugins.http_client import HTTPClientPlugin
 from app.plugins.services import ServicesPlugin
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
+        middleware=[DefineMiddleware(AccessMiddleware, log=settings.access_log)],
         request_class=GatewayRequest,
         cors_config=_cors(settings),
         state=State({"settings": settings}),

@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tool_use: Literal["reasoning", "tool_calls", "off"] = "reasoning"
     workflow_progress: Literal["off", "reasoning"] = "off"
     speech_voice: Literal["app", "client"] = "app"
+    access_log: bool = True
     max_file_bytes: int = 15 * 1024 * 1024
     upload_cache_ttl: float = 3600.0
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
@@ -228,6 +229,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "SYSTEM_PROMPT_VARIABLE": ("system_prompt_variable", str.strip),
     "CORS_ALLOW_ORIGINS": ("cors_allow_origins", lambda raw: tuple(_split_list(raw))),
     "DIFY_RAW_USER": ("dify_raw_user", _bool),
+    "ACCESS_LOG": ("access_log", _bool),
     "REDIS_TIMEOUT": ("redis_timeout", _positive_float),
     "REDIS_RETRY_SECONDS": ("redis_retry_seconds", _positive_float),
     "MAX_HEADER_BYTES": ("max_header_bytes", _positive_int),

@@ -69,6 +69,7 @@ class RecordedRequest:
     path: str
     key: str
     body: Any
+    request_id: str | None = None  # the X-Request-Id the gateway sent
 
 
 @dataclass
@@ -143,7 +144,7 @@ class DifyDouble:
             except ValueError:
                 await self._json(send, *_recorded_error("chat-err-invalid-json"))
                 return
-        self.requests.append(RecordedRequest(method, path, key, body))
+        self.requests.append(RecordedRequest(method, path, key, body, headers.get("x-request-id")))
         if method == "GET" and path == "/v1/info":
             if key in self.fail_info:
                 await self._json(send, 500, {"code": "internal_server_error", "message": "boom", "status": 500})

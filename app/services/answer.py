@@ -152,6 +152,10 @@ class AnswerStream:
         return self._interpreter.conversation_id
 
     @property
+    def task_id(self) -> str | None:
+        return self._interpreter.task_id
+
+    @property
     def over(self) -> bool:
         interpreter = self._interpreter
         return (interpreter.over and not interpreter.abandoned) or self._exhausted

@@ -10,6 +10,7 @@ import msgspec
 from app.errors import InvalidRequestError, NotFoundError, model_not_found
 from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatMessage
+from app.services import access
 from app.services.answer import Answer, collect
 from app.services.conversations import (
     ConversationMode,
@@ -119,6 +120,9 @@ class Pipeline:
         # decoded and sniffed (a bad part is a 400); a UI's housekeeping is answered from the text alone
         sent = [] if housekeeping else files_of(turn.messages[last], last)
         app = await self._app_for(turn.model, housekeeping)
+        noted = access.current.get()
+        if noted is not None:
+            noted.app, noted.mode, noted.stream = app.id, app.mode, bool(turn.stream and encoder is not None)
         user = dify_user(turn.user or turn.forwarded_user, client_id, raw=self._raw_user)
         files = await self._files(app, user, sent)  # checked, then uploaded: before a conversation is claimed
         # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
@@ -206,6 +210,10 @@ class Pipeline:
             # a keep-alive can commit the stream before any event named the conversation: fall back to the plan's
             return Outcome(relay.conversation_id or plan.conversation_id, relay=relay)
         answer = await collect(stream)
+        noted = access.current.get()
+        if noted is not None:
+            noted.prompt_tokens, noted.completion_tokens = answer.usage.prompt_tokens, answer.usage.completion_tokens
+            noted.task_id = stream.task_id
         if wanted is not None:  # JSON mode: the whole answer is the JSON it holds (streams relay the text as written)
             answer.text = as_json(answer.text, wanted)
         if remember is not None and answer.conversation_id:

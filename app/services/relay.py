@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from app.errors import GatewayError
-from app.services.answer import AnswerEvent, AnswerStream, Failed, Keepalive, Progress, Started
+from app.services import access
+from app.services.access import Outcome
+from app.services.answer import AnswerEvent, AnswerStream, Failed, Finished, Keepalive, Progress, Started
 from app.services.drain import StreamDrain
 from app.services.openai.common import error_event
 
@@ -35,6 +37,7 @@ class EventRelay:
         "_ending",
         "_head",
         "_on_finished",
+        "_outcome",
         "_reading",
         "_remembered",
         "_stream",
@@ -61,6 +64,7 @@ class EventRelay:
         self._reading = False
         self._task: asyncio.Task[object] | None = None
         self._ending: GatewayError | None = None
+        self._outcome: Outcome | None = None  # how the stream ended, when not completed
 
     @property
     def conversation_id(self) -> str | None:
@@ -85,6 +89,15 @@ class EventRelay:
         if self._on_finished is not None:
             await self._on_finished(self._encoder.visible_text, self._stream.conversation_id)
 
+    async def _encoded(self, batch: list[AnswerEvent]) -> bytes:
+        out = self._encoder.encode(batch)
+        if self._encoder.finished and not self._remembered:
+            _note_finished(batch)
+            await self._finished()
+        elif self._outcome is None:
+            self._outcome = _failure_in(batch)
+        return out
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         encoder = self._encoder
         self._drain.add(self)
@@ -102,23 +115,43 @@ class EventRelay:
                     return
                 finally:
                     self._reading = False
-                out = encoder.encode(batch)
-                if encoder.finished and not self._remembered:
-                    await self._finished()
+                out = await self._encoded(batch)
                 if out:
                     yield out
                 if encoder.finished:
                     return
+            self._outcome = "shutdown"
             yield error_event(self._ending)  # ended (server shutdown) between two reads
         except GatewayError as exc:  # the connection to Dify failed mid-stream
+            self._outcome = "upstream_error"
             yield error_event(exc)
         except asyncio.CancelledError:
             if self._ending is None or self._task is None:
                 raise  # the client left: Litestar cancels the stream
             self._task.uncancel()  # our own cancellation (end()): the stream ends normally, the error in-band
+            self._outcome = "shutdown"
             yield error_event(self._ending)
         finally:
+            noted = access.current.get()
+            if noted is not None:
+                noted.outcome = "completed" if encoder.finished else self._outcome or "client_gone"
+                noted.task_id = self._stream.task_id
             await self.aclose()  # shielded inside: client gone or server shutting down
+
+
+def _note_finished(batch: list[AnswerEvent]) -> None:
+    noted = access.current.get()
+    finished = next((e for e in batch if isinstance(e, Finished)), None)
+    if noted is not None and finished is not None:
+        noted.prompt_tokens, noted.completion_tokens = finished.usage.prompt_tokens, finished.usage.completion_tokens
+
+
+def _failure_in(batch: list[AnswerEvent]) -> Outcome | None:
+    """An in-band failure: the stream cut short by Dify, or Dify's error."""
+    failed = next((e for e in batch if isinstance(e, Failed)), None)
+    if failed is None:
+        return None
+    return "cut" if failed.error.code == "upstream_incomplete" else "upstream_error"
 
 
 _SILENT = (Keepalive, Started, Progress)  # events that show the client nothing (progress: unless a tap shows it)

@@ -21,6 +21,7 @@ from app.schemas.dify import (
     Transcript,
     UploadedFile,
 )
+from app.services import access
 from app.services.dify.errors import error_from_dify, parse_error_body
 
 logger = logging.getLogger("opendify.dify")
@@ -142,7 +143,11 @@ class DifyClient:
         return url
 
     async def _open(self, request: httpx.Request) -> httpx.Response:
-        """Send a request; the caller owns the response (its body unread) and must close it."""
+        """Send a request; the caller owns the response (its body unread) and must close it. It carries the id of
+        the client request it serves (`X-Request-Id`), so Dify's logs and the gateway's line up."""
+        request_id = access.request_id()
+        if request_id is not None:
+            request.headers["X-Request-Id"] = request_id
         with _transport_errors(self._base):
             try:
                 return await self._transport.handle_async_request(request)

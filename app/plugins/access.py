@@ -1,0 +1,78 @@
+"""Each request's id and its access line: `X-Request-Id` taken from the client when it is a sane one, else made;
+returned on the response and sent to Dify with every call the request makes; and, with ACCESS_LOG (the default),
+one structured line at INFO once the response is sent (streams included): method, path, status, duration, the app
+and its mode, streamed or not, the stream's outcome, tokens, the client key's id, the Dify task id. Never a body,
+a key or a user. Probes (`/health`, `/ready`, `/metrics`) get an id but no line."""
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.services.access import Access, current
+
+logger = logging.getLogger("opendify.access")
+
+_GIVEN = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # a client's id is kept only if it is short and plain
+_QUIET = frozenset({"/health", "/ready", "/metrics"})
+
+
+def _given_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _GIVEN.fullmatch(text) else None
+    return None
+
+
+class AccessMiddleware:
+    def __init__(self, app: ASGIApp, *, log: bool = True) -> None:
+        self._app = app
+        self._log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        request_id = _given_id(scope) or uuid.uuid4().hex
+        access = Access(request_id)
+        token = current.set(access)
+        status = 500  # (a response that never started)
+        started = time.perf_counter()
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            current.reset(token)
+            if self._log and scope["path"] not in _QUIET:
+                self._line(scope, status, time.perf_counter() - started, access)
+
+    @staticmethod
+    def _line(scope: Any, status: int, seconds: float, access: Access) -> None:
+        state: Any = scope.get("state") or {}
+        fields: dict[str, object] = {
+            "request_id": access.request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": state.get("client_id"),
+        }
+        if access.app is not None:
+            fields |= {"model": access.app, "mode": access.mode, "stream": access.stream}
+        for name in ("outcome", "prompt_tokens", "completion_tokens", "task_id"):
+            value = getattr(access, name)
+            if value is not None:
+                fields[name] = value
+        logger.info("request", extra=fields)

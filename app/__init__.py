@@ -15,7 +15,7 @@ from app.config import ConfigError, Settings, is_loopback, load_settings
 from app.controllers.audio import AudioController
 from app.controllers.chat import ChatController
 from app.controllers.completions import CompletionsController
-from app.controllers.health import health
+from app.controllers.health import health, ready
 from app.controllers.models import ModelsController
 from app.controllers.responses import ResponsesController
 from app.error_handlers import EXCEPTION_HANDLERS
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AudioController,
             ModelsController,
             health,
+            ready,
         ],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -40,6 +40,11 @@ def provide_response_log(state: State) -> ResponseLog:
     return log
 
 
+def provide_tracker(state: State) -> ConversationTracker:
+    tracker: ConversationTracker = state.conversation_tracker
+    return tracker
+
+
 def provide_audio(state: State) -> Audio:
     audio: Audio = state.audio
     return audio
@@ -60,6 +65,7 @@ class ServicesPlugin(InitPlugin):
         app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
         app_config.dependencies["response_log"] = Provide(provide_response_log, sync_to_thread=False)
         app_config.dependencies["audio"] = Provide(provide_audio, sync_to_thread=False)
+        app_config.dependencies["conversation_tracker"] = Provide(provide_tracker, sync_to_thread=False)
         return app_config
 
     @asynccontextmanager
@@ -86,6 +92,7 @@ class ServicesPlugin(InitPlugin):
             else MemoryStore(ttl=settings.conversation_ttl, max_entries=settings.conversation_max_entries)
         )
         tracker = ConversationTracker(store, retry_after=settings.redis_retry_seconds)
+        app.state.conversation_tracker = tracker
         app.state.audio = Audio(
             dify, registry, raw_user=settings.dify_raw_user, voice=settings.speech_voice == "client"
         )

@@ -100,10 +100,33 @@ class ModelRegistry:
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
         self._next_check = 0.0
+        self._probe: tuple[float, list[int]] | None = None  # (when, the positions that answered)
+        self._probing = asyncio.Lock()
 
     @property
     def configured(self) -> int:
         return len(self._keys)
+
+    @property
+    def discovered(self) -> int:
+        return len(self._apps)
+
+    async def reachable(self, fresh_for: float = 1.0) -> list[int]:
+        """The positions of the configured apps that answer `/info` now (asked at most every `fresh_for` seconds,
+        concurrently; a probe under way is shared): for readiness. An app that answers but was never discovered is
+        discovered on the way."""
+        async with self._probing:
+            now = time.monotonic()
+            if self._probe is not None and now - self._probe[0] < fresh_for:
+                return self._probe[1]
+            answers = await asyncio.gather(*(self._dify.info(key.key) for key in self._keys), return_exceptions=True)
+            up = [i for i, answer in enumerate(answers) if not isinstance(answer, BaseException)]
+            self._probe = (now, up)
+        if any(i not in self._found for i in up):
+            for i in up:
+                self._failed.pop(i, None)  # it answers now: no need to wait out the retry pause
+            await self.refresh([i for i in up if i not in self._found])
+        return up
 
     @property
     def undiscovered(self) -> int:

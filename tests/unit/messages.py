@@ -45,5 +45,9 @@ class FailingStore:
         self.calls += 1
         raise StoreUnavailableError("connection refused")
 
+    async def ping(self) -> None:
+        self.calls += 1
+        raise StoreUnavailableError("connection refused")
+
     async def close(self) -> None:
         self.closed = True

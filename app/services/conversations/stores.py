@@ -11,6 +11,7 @@ class ConversationStore(Protocol):
     async def set_many(self, items: dict[str, str]) -> None: ...
     async def compare_and_set(self, key: str, expected: str, value: str) -> bool: ...
     async def delete_many(self, keys: list[str]) -> None: ...
+    async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -36,6 +37,9 @@ class MemoryStore:
     async def delete_many(self, keys: list[str]) -> None:
         for key in keys:
             self._cache.pop(key, None)
+
+    async def ping(self) -> None:
+        """(Always there.)"""
 
     async def close(self) -> None:
         self._cache.clear()
@@ -98,6 +102,13 @@ class RedisStore:
         try:
             async with asyncio.timeout(self._timeout):
                 await self._redis.delete(*(self.PREFIX + key for key in keys))
+        except self._errors as exc:
+            raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
+
+    async def ping(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
         except self._errors as exc:
             raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
 

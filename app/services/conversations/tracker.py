@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from app.schemas.openai import ChatMessage
-from app.services.conversations.stores import ConversationStore, StoreUnavailableError
+from app.services.conversations.stores import ConversationStore, MemoryStore, StoreUnavailableError
 from app.services.inputs.prompt import canonical_text
 from app.services.reasoning import without_reasoning
 
@@ -199,6 +199,19 @@ class ConversationTracker:
             await self._store.set_many(items)
         except StoreUnavailableError as exc:
             self._degraded(exc)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the store is shared (Redis), not this process's memory."""
+        return not isinstance(self._store, MemoryStore)
+
+    async def reachable(self) -> bool:
+        """Whether the store answers now (the breaker aside): for readiness."""
+        try:
+            await self._store.ping()
+        except StoreUnavailableError:
+            return False
+        return True
 
     async def close(self) -> None:
         await self._store.close()

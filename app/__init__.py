@@ -3,6 +3,7 @@
 import logging
 import os
 import sys
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -10,12 +11,14 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig
 
 from app.config import ConfigError, Settings, is_loopback, load_settings
 from app.controllers.audio import AudioController
 from app.controllers.chat import ChatController
 from app.controllers.completions import CompletionsController
 from app.controllers.health import health, ready
+from app.controllers.metrics import MetricsController
 from app.controllers.models import ModelsController
 from app.controllers.responses import ResponsesController
 from app.error_handlers import EXCEPTION_HANDLERS
@@ -25,6 +28,7 @@ from app.plugins.cli import ServerCLIPlugin
 from app.plugins.http_client import HTTPClientPlugin
 from app.plugins.services import ServicesPlugin
 from app.request import GatewayRequest
+from app.services import metrics
 
 __version__ = "0.1.0"
 
@@ -64,6 +68,16 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
+def _metrics_middleware(settings: Settings) -> list[Any]:
+    """Litestar's own request series (counts and latencies by route and status), with METRICS."""
+    if not settings.metrics:
+        return []
+    config = PrometheusConfig(
+        app_name="opendify", prefix="opendify", group_path=True, exclude=["/metrics", "/health", "/ready"]
+    )
+    return [config.middleware]
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     if settings is None:
         try:
@@ -77,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "or bind to a loopback address (127.0.0.1)"
             )
     configure_logging(settings.log_level)
+    metrics.state.enabled = settings.metrics
     if not settings.auth_required:
         logger.warning("VALID_API_KEYS is empty: any local client may call the gateway (loopback only)")
     return Litestar(
@@ -88,11 +103,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ModelsController,
             health,
             ready,
+            *([MetricsController] if settings.metrics else []),
         ],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
-        middleware=[DefineMiddleware(AccessMiddleware, log=settings.access_log)],
+        middleware=[DefineMiddleware(AccessMiddleware, log=settings.access_log), *_metrics_middleware(settings)],
         request_class=GatewayRequest,
         cors_config=_cors(settings),
         state=State({"settings": settings}),

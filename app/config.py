@@ -66,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workflow_progress: Literal["off", "reasoning"] = "off"
     speech_voice: Literal["app", "client"] = "app"
     access_log: bool = True
+    metrics: bool = False
+    metrics_auth: Literal["keys", "token", "open"] = "keys"
+    metrics_token: str | None = None
     max_file_bytes: int = 15 * 1024 * 1024
     upload_cache_ttl: float = 3600.0
     task_model: str | None = None  # the model (app) that answers chat UIs' housekeeping; None: the chat's own
@@ -230,6 +233,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "CORS_ALLOW_ORIGINS": ("cors_allow_origins", lambda raw: tuple(_split_list(raw))),
     "DIFY_RAW_USER": ("dify_raw_user", _bool),
     "ACCESS_LOG": ("access_log", _bool),
+    "METRICS": ("metrics", _bool),
+    "METRICS_AUTH": ("metrics_auth", _choice("keys", "token", "open")),
+    "METRICS_TOKEN": ("metrics_token", str.strip),
     "REDIS_TIMEOUT": ("redis_timeout", _positive_float),
     "REDIS_RETRY_SECONDS": ("redis_retry_seconds", _positive_float),
     "MAX_HEADER_BYTES": ("max_header_bytes", _positive_int),
@@ -251,7 +257,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
 
 
 def _may_hold_secrets(name: str, raw: str) -> bool:
-    return "KEY" in name or name == "REDIS_URL" or (name == "DIFY_API_BASE" and "@" in raw)
+    return "KEY" in name or "TOKEN" in name or name == "REDIS_URL" or (name == "DIFY_API_BASE" and "@" in raw)
 
 
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
@@ -268,7 +274,10 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         except ValueError as exc:
             shown = "" if _may_hold_secrets(name, raw) else f" {raw!r}"
             raise ConfigError(f"{name}: invalid value{shown}: {exc}") from None
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.metrics and settings.metrics_auth == "token" and not settings.metrics_token:
+        raise ConfigError("METRICS_TOKEN: required when METRICS_AUTH=token")
+    return settings
 
 
 def load_settings(dotenv_path: str = ".env") -> Settings:

@@ -82,7 +82,9 @@ def serve(target: str, port: int, env: dict[str, str]) -> Iterator[subprocess.Po
 
 @contextmanager
 def launch(command: list[str], env: dict[str, str], cwd: str | Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    # a gateway writing a line per request writes them where a service's logs go, not into the results
+    stderr = subprocess.DEVNULL if env.get("LOG_LEVEL") == "INFO" else None
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stderr=stderr)
     try:
         yield process
     finally:
@@ -133,7 +135,13 @@ def tls_upstream() -> Iterator[tuple[int, str]]:
 
 
 @contextmanager
-def gateway(upstream_port: int, transport: str, workers: int = 1, cert: str | None = None) -> Iterator[tuple[int, int]]:
+def gateway(
+    upstream_port: int,
+    transport: str,
+    workers: int = 1,
+    cert: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Iterator[tuple[int, int]]:
     port = free_port()
     env = {
         "VALID_API_KEYS": CLIENT_KEY,
@@ -148,6 +156,7 @@ def gateway(upstream_port: int, transport: str, workers: int = 1, cert: str | No
         env |= {"DIFY_API_BASE": f"https://{HOST}:{upstream_port}/v1", "DIFY_HTTP2": "true", "SSL_CERT_FILE": cert}
     # started as `python -m app` starts it in production (app.server: the bounded protocol, uvloop)
     env |= {"SERVER_HOST": HOST, "SERVER_PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    env |= extra or {}
     with tempfile.TemporaryDirectory() as empty, launch([sys.executable, "-m", "app"], env, cwd=empty) as process:
         wait_for(f"http://{HOST}:{port}/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"}, b'"bench"')
         yield port, process.pid
@@ -307,6 +316,12 @@ def table(results: dict[str, Any]) -> str:
             f"| non-streaming c=32, 1 -> 2 workers: req/s | {case['one_worker_rps']:.0f} -> {case['two_workers_rps']:.0f} "
             f"| {case['direct_rps']:.0f} | {case['ratio_two_workers']:.1%} (x{case['speedup']:.2f}) |"
         )
+    for name, case in results.get("features", {}).items():
+        g, d = case["gateway"], case["direct"]
+        rows.append(
+            f"| non-streaming c=32, {name}: req/s (p50 / p99 ms) | {g['rps']:.0f} ({g['p50_ms']:.2f} / {g['p99_ms']:.2f}) "
+            f"| {d['rps']:.0f} ({d['p50_ms']:.2f} / {d['p99_ms']:.2f}) | {case['ratio']:.1%} |"
+        )
     for transport, case in results.get("transports", {}).items():
         rows.append(
             f"| transport {transport}: non-streaming c=32 req/s; streaming chunks/s | {case['rps']:.0f}; {case['chunks_per_s']:.0f} "
@@ -359,6 +374,12 @@ def main() -> None:
                 "speedup": two["rps"] / one["gateway"]["rps"],
                 "errors": two["errors"],
             }
+        # what the operations features cost: metrics on, and an access line per request written (LOG_LEVEL=INFO)
+        features: dict[str, Any] = {}
+        for name, extra in (("metrics on", {"METRICS": "true"}), ("access lines on", {"LOG_LEVEL": "INFO"})):
+            with gateway(up, args.transport, extra=extra) as (gwf, _):
+                features[name] = non_streaming(gwf, up, 32, args.duration)
+        results["features"] = features
         transports: dict[str, Any] = {}
         for transport in filter(None, args.transports.split(",")):
             chat, stream = compare_transport(up, transport, args.duration)

@@ -13,6 +13,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.services import metrics
 from app.services.access import Access, current
 
 logger = logging.getLogger("opendify.access")
@@ -39,10 +40,10 @@ class AccessMiddleware:
             await self._app(scope, receive, send)
             return
         request_id = _given_id(scope) or uuid.uuid4().hex
-        access = Access(request_id)
+        started = time.perf_counter()
+        access = Access(request_id, started)
         token = current.set(access)
         status = 500  # (a response that never started)
-        started = time.perf_counter()
 
         async def sending(message: Message) -> None:
             nonlocal status
@@ -55,8 +56,10 @@ class AccessMiddleware:
             await self._app(scope, receive, sending)
         finally:
             current.reset(token)
-            if self._log and scope["path"] not in _QUIET:
-                self._line(scope, status, time.perf_counter() - started, access)
+            seconds = time.perf_counter() - started
+            metrics.request_done(access, seconds)
+            if self._log and scope["path"] not in _QUIET and logger.isEnabledFor(logging.INFO):
+                self._line(scope, status, seconds, access)
 
     @staticmethod
     def _line(scope: Any, status: int, seconds: float, access: Access) -> None:

@@ -12,16 +12,20 @@ class Access:
     __slots__ = (
         "app",
         "completion_tokens",
+        "first_byte",
         "mode",
         "outcome",
         "prompt_tokens",
         "request_id",
+        "started",
         "stream",
         "task_id",
     )
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, started: float = 0.0) -> None:
         self.request_id = request_id
+        self.started = started  # time.perf_counter() when the request came in
+        self.first_byte: float | None = None  # seconds until a stream's first bytes were ready
         self.app: str | None = None  # the model id of the app that answered
         self.mode: str | None = None
         self.stream = False

@@ -10,6 +10,7 @@ from cachetools import TTLCache
 from app.config import APP_MODES, AppMode, DifyAppKey
 from app.errors import GatewayError
 from app.schemas.openai import Model
+from app.services import metrics
 from app.services.dify import DifyClient
 from app.services.inputs.files import UNKNOWN_POLICY, FilePolicy, policy_of
 from app.services.inputs.variables import FormInput, file_input, form_of, query_variable
@@ -122,6 +123,7 @@ class ModelRegistry:
             answers = await asyncio.gather(*(self._dify.info(key.key) for key in self._keys), return_exceptions=True)
             up = [i for i, answer in enumerate(answers) if not isinstance(answer, BaseException)]
             self._probe = (now, up)
+            metrics.discovery(len(up), len(self._keys) - len(up))
         if any(i not in self._found for i in up):
             for i in up:
                 self._failed.pop(i, None)  # it answers now: no need to wait out the retry pause
@@ -217,6 +219,8 @@ class ModelRegistry:
         configured = {i: key.model_id for i, key in enumerate(self._keys) if key.model_id}
         ids = assign_ids(self._found, configured)
         self._apps = {model_id: self._app(model_id, position) for model_id, position in ids.items()}
+        self._dify.app_names = {app.key: app.id for app in self._apps.values()}
+        metrics.discovery(len(self._found), sum(1 for i in range(len(self._keys)) if i in self._failed))
 
     async def refresh_logged(self) -> None:
         """`refresh` for a background task: nothing it raises is left to asyncio's plain-text traceback."""

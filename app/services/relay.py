@@ -180,4 +180,7 @@ async def open_relay(
     except BaseException:
         await stream.aclose()
         raise
+    noted = access.current.get()
+    if noted is not None:
+        noted.first_byte = time.perf_counter() - noted.started
     return EventRelay(stream, batches, encoder, head, drain=drain, on_finished=on_finished)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from app.schemas.openai import ChatMessage
+from app.services import metrics
 from app.services.conversations.stores import ConversationStore, MemoryStore, StoreUnavailableError
 from app.services.inputs.prompt import canonical_text
 from app.services.reasoning import without_reasoning
@@ -137,34 +138,45 @@ class ConversationTracker:
         self._warned_at = float("-inf")
         self._skip_until = float("-inf")
 
-    def _degraded(self, exc: Exception) -> None:
+    def _degraded(self, exc: Exception, operation: str) -> None:
         now = self._clock()
         self._skip_until = now + self._retry_after
+        metrics.store_failed(operation, breaker=True)
         if now - self._warned_at > 30:  # one warning per 30 s while the store is down
             self._warned_at = now
             logger.warning("conversation store unavailable; answering statelessly", extra={"error": str(exc)})
 
     @property
     def _skipping(self) -> bool:
-        return self._clock() < self._skip_until
+        if self._clock() < self._skip_until:
+            return True
+        if self._skip_until != float("-inf"):  # the pause is over: the store is tried again
+            self._skip_until = float("-inf")
+            metrics.store_back()
+        return False
 
     async def find(self, scope: str, history: list[ChatMessage]) -> Continuation | None:
         """The conversation this history continues, if it is still at the turn the history ends with. The history
         may be the tail of what was answered (a client that sends the last few messages only)."""
         if self._skipping:
+            metrics.lookup("skipped")
             return None
         try:
             entries = await self._store.get_many(_Transcript(scope, history).lookup_keys())
             entry = next((found for found in entries if found is not None), None)
             if entry is None or entry == AMBIGUOUS:
+                metrics.lookup("miss" if entry is None else "ambiguous")
                 return None
             conversation_id, _, turn = entry.partition(" ")
             [head] = await self._store.get_many(["c:" + conversation_id])
         except StoreUnavailableError as exc:
-            self._degraded(exc)
+            self._degraded(exc, "find")
+            metrics.lookup("error")
             return None
         if head != turn:
+            metrics.lookup("moved_on")
             return None  # the conversation moved on (a regenerated answer, an edited history): do not reuse it
+        metrics.lookup("hit")
         return Continuation(conversation_id, int(turn))
 
     async def claim(self, found: Continuation) -> bool:
@@ -177,7 +189,7 @@ class ConversationTracker:
                 "c:" + found.conversation_id, str(found.turn), f"{found.turn + 1}~"
             )
         except StoreUnavailableError as exc:
-            self._degraded(exc)
+            self._degraded(exc, "claim")
             return False
 
     async def remember(
@@ -198,7 +210,7 @@ class ConversationTracker:
             items["c:" + conversation_id] = str(turn)
             await self._store.set_many(items)
         except StoreUnavailableError as exc:
-            self._degraded(exc)
+            self._degraded(exc, "remember")
 
     @property
     def shared(self) -> bool:

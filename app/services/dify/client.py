@@ -2,6 +2,7 @@
 GatewayError."""
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -21,7 +22,7 @@ from app.schemas.dify import (
     Transcript,
     UploadedFile,
 )
-from app.services import access
+from app.services import access, metrics
 from app.services.dify.errors import error_from_dify, parse_error_body
 
 logger = logging.getLogger("opendify.dify")
@@ -99,7 +100,17 @@ class DifyClient:
     """Requests go straight to the pooled transport: the AsyncClient layer above it (redirects, cookies, auth
     flows, URL merging) does nothing this gateway needs, and costs a large share of a request's CPU."""
 
-    __slots__ = ("_base", "_extensions", "_headers", "_transport", "_urls", "files_origin", "version")
+    __slots__ = (
+        "_base",
+        "_extensions",
+        "_headers",
+        "_root",
+        "_transport",
+        "_urls",
+        "app_names",
+        "files_origin",
+        "version",
+    )
 
     def __init__(
         self,
@@ -114,6 +125,8 @@ class DifyClient:
         url = httpx.URL(self._base)
         # Dify's file URLs are relative (`/files/...`) unless its FILES_URL is set: served at its origin, or at the
         # public address the gateway is told (DIFY_FILES_URL) when clients cannot reach DIFY_API_BASE
+        self._root = url.path.removesuffix("/")  # the API's own path: what a metric's endpoint label leaves out
+        self.app_names: dict[str, str] = {}  # Dify key -> model id, for metrics' labels (the registry keeps it)
         root = url.path.removesuffix("/").removesuffix("/v1")  # a Dify behind a path prefix serves its files under it
         self.files_origin = files_url.rstrip("/") if files_url else f"{url.scheme}://{url.netloc.decode()}{root}"
         self._extensions = {"timeout": timeout.as_dict()}
@@ -148,6 +161,21 @@ class DifyClient:
         request_id = access.request_id()
         if request_id is not None:
             request.headers["X-Request-Id"] = request_id
+        if not metrics.state.enabled:
+            return await self._send_once(request)
+        started = time.perf_counter()
+        app = self.app_names.get(request.headers.get("authorization", "")[7:], "unknown")
+        try:
+            response = await self._send_once(request)
+        except GatewayError:
+            metrics.dify_request(app, request.url.path.removeprefix(self._root), "error", time.perf_counter() - started)
+            raise
+        metrics.dify_request(
+            app, request.url.path.removeprefix(self._root), response.status_code, time.perf_counter() - started
+        )
+        return response
+
+    async def _send_once(self, request: httpx.Request) -> httpx.Response:
         with _transport_errors(self._base):
             try:
                 return await self._transport.handle_async_request(request)

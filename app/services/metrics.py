@@ -1,0 +1,116 @@
+"""Gateway metrics (Prometheus), recorded at a few seams and never per chunk: each Dify request (DifyClient), each
+client request once it is sent (the access record: tokens, a stream's first byte, duration and outcome), model
+discovery (the registry), the conversation store (the tracker). Labels are bounded: app ids (model ids), Dify
+endpoints, statuses, outcomes; never users or keys.
+
+The series exist once per process (prometheus_client's registry); `enabled` decides whether anything is recorded
+(METRICS), so a gateway without metrics pays one attribute read at each seam.
+"""
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from app.services.access import Access
+
+PREFIX: Final = "opendify"
+_LATENCY: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_LONG: Final = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class _State:
+    enabled = False
+
+
+state = _State()
+
+dify_requests = Counter(
+    f"{PREFIX}_dify_requests", "Requests to Dify, by app, endpoint and HTTP status", ["app", "endpoint", "status"]
+)
+dify_seconds = Histogram(
+    f"{PREFIX}_dify_request_seconds",
+    "Time until Dify's response headers, by app and endpoint",
+    ["app", "endpoint"],
+    buckets=_LATENCY,
+)
+stream_first_byte = Histogram(
+    f"{PREFIX}_stream_first_byte_seconds",
+    "Time from the request to a stream's first bytes (its status committed), by app",
+    ["app"],
+    buckets=_LATENCY,
+)
+stream_seconds = Histogram(
+    f"{PREFIX}_stream_seconds", "Streams' whole duration, by app and outcome", ["app", "outcome"], buckets=_LONG
+)
+streams = Counter(
+    f"{PREFIX}_streams",
+    "Streams by app and outcome (completed, client_gone, upstream_error, cut, shutdown)",
+    ["app", "outcome"],
+)
+tokens = Counter(f"{PREFIX}_tokens", "Tokens Dify reported, by app and kind (prompt, completion)", ["app", "kind"])
+apps = Gauge(
+    f"{PREFIX}_apps", "Configured Dify apps by discovery state (up, failing)", ["state"], multiprocess_mode="max"
+)
+store_lookups = Counter(
+    f"{PREFIX}_conversation_lookups",
+    "Conversation store lookups by result (hit, miss, moved_on, ambiguous, skipped, error)",
+    ["result"],
+)
+store_errors = Counter(f"{PREFIX}_conversation_store_errors", "Conversation store calls that failed", ["operation"])
+breaker_open = Gauge(
+    f"{PREFIX}_conversation_store_breaker_open",
+    "1 while the conversation store is left alone after a failure (answering statelessly)",
+    multiprocess_mode="max",
+)
+
+
+def endpoint_of(path: str) -> str:
+    """A Dify path as a bounded label: task ids and other ids replaced."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 3 and parts[-1] == "stop":
+        return f"/{parts[0]}/{{task_id}}/stop"
+    return "/" + "/".join(parts[:2])
+
+
+def dify_request(app: str, path: str, status: int | str, seconds: float) -> None:
+    if state.enabled:
+        endpoint = endpoint_of(path)
+        dify_requests.labels(app, endpoint, str(status)).inc()
+        dify_seconds.labels(app, endpoint).observe(seconds)
+
+
+def request_done(access: Access, seconds: float) -> None:
+    """A client request, once its response is sent."""
+    if not state.enabled or access.app is None:
+        return
+    if access.prompt_tokens:
+        tokens.labels(access.app, "prompt").inc(access.prompt_tokens)
+    if access.completion_tokens:
+        tokens.labels(access.app, "completion").inc(access.completion_tokens)
+    if access.stream and access.outcome is not None:
+        streams.labels(access.app, access.outcome).inc()
+        stream_seconds.labels(access.app, access.outcome).observe(seconds)
+        if access.first_byte is not None:
+            stream_first_byte.labels(access.app).observe(access.first_byte)
+
+
+def discovery(up: int, failing: int) -> None:
+    if state.enabled:
+        apps.labels("up").set(up)
+        apps.labels("failing").set(failing)
+
+
+def lookup(result: str) -> None:
+    if state.enabled:
+        store_lookups.labels(result).inc()
+
+
+def store_failed(operation: str, *, breaker: bool) -> None:
+    if state.enabled:
+        store_errors.labels(operation).inc()
+        breaker_open.set(1 if breaker else 0)
+
+
+def store_back() -> None:
+    if state.enabled:
+        breaker_open.set(0)

@@ -132,3 +132,14 @@ def own_client(dify: DifyDouble, **settings: Any) -> Iterator[openai.OpenAI]:
         openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0, timeout=20) as sdk,
     ):
         yield sdk
+
+
+def chat_env(dify: DifyDouble, redis_url: str, **more: str) -> dict[str, str]:
+    """The environment of a gateway process serving the double's chat app, sharing state through `redis_url`."""
+    return {
+        "VALID_API_KEYS": CLIENT_KEY,
+        "DIFY_API_KEYS": "app-e2e-chat:chat",
+        "DIFY_API_BASE": f"{dify.url}/v1",
+        "REDIS_URL": redis_url,
+        **more,
+    }

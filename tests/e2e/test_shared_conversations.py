@@ -13,19 +13,14 @@ from openai.types.chat import ChatCompletionMessageParam
 from app.schemas.openai import ChatMessage
 from app.services.conversations import Continuation, ConversationTracker, RedisStore, StoreUnavailableError
 from tests.dify_double import DifyDouble
-from tests.e2e.conftest import CLIENT_KEY, scoped
+from tests.e2e.conftest import CLIENT_KEY, chat_env, scoped
 from tests.e2e.processes import gateway_process, redis_server
 
 
 def test_turns_through_two_instances_continue_one_conversation(dify: DifyDouble, tmp_path: Path) -> None:
     user = f"shared-{uuid.uuid4()}"
     with redis_server() as (redis_url, redis):
-        env = {
-            "VALID_API_KEYS": CLIENT_KEY,
-            "DIFY_API_KEYS": "app-e2e-chat:chat",
-            "DIFY_API_BASE": f"{dify.url}/v1",
-            "REDIS_URL": redis_url,
-        }
+        env = chat_env(dify, redis_url)
         with gateway_process(env, tmp_path) as first_url, gateway_process(env, tmp_path) as second_url:
             a = openai.OpenAI(base_url=f"{first_url}/v1", api_key=CLIENT_KEY, max_retries=0)
             b = openai.OpenAI(base_url=f"{second_url}/v1", api_key=CLIENT_KEY, max_retries=0)
@@ -110,12 +105,7 @@ def test_an_image_sent_through_two_instances_is_uploaded_once(dify: DifyDouble, 
     user = f"shared-{uuid.uuid4()}"
     image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
     with redis_server() as (redis_url, _):
-        env = {
-            "VALID_API_KEYS": CLIENT_KEY,
-            "DIFY_API_KEYS": "app-e2e-chat:chat",
-            "DIFY_API_BASE": f"{dify.url}/v1",
-            "REDIS_URL": redis_url,
-        }
+        env = chat_env(dify, redis_url)
         with gateway_process(env, tmp_path) as first_url, gateway_process(env, tmp_path) as second_url:
             for url in (first_url, second_url):
                 with openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0) as sdk:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.dify_double import DifyDouble
-from tests.e2e.conftest import CLIENT_KEY, scoped
+from tests.e2e.conftest import CLIENT_KEY, chat_env, scoped
 from tests.e2e.processes import gateway_process, redis_server
 
 TURNS = 6
@@ -20,16 +20,14 @@ def test_two_workers_keep_a_chat_in_one_conversation_and_count_together(dify: Di
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     with redis_server() as (redis_url, _):
-        env = {
-            "VALID_API_KEYS": CLIENT_KEY,
-            "DIFY_API_KEYS": "app-e2e-chat:chat",
-            "DIFY_API_BASE": f"{dify.url}/v1",
-            "REDIS_URL": redis_url,
-            "WEB_CONCURRENCY": "2",
-            "METRICS": "true",
-            "METRICS_AUTH": "open",
-            "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-        }
+        env = chat_env(
+            dify,
+            redis_url,
+            WEB_CONCURRENCY="2",
+            METRICS="true",
+            METRICS_AUTH="open",
+            PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+        )
         with gateway_process(env, tmp_path, launcher="python -m app") as url:
             messages: list[dict[str, str]] = []
             for turn in range(1, TURNS + 1):

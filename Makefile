@@ -18,6 +18,8 @@ run: $(STAMP)
 test: $(STAMP)
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server) \
 		|| echo "redis-server is missing: the shared-conversation test will fail (apt-get install redis-server)"
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium is missing: the docs browser test will fail (apt-get install chromium)"
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)

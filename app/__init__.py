@@ -1,8 +1,10 @@
 """OpenDify: every Dify app as an OpenAI model. `create_app()` is what `litestar run` discovers."""
 
+import importlib.util
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -10,8 +12,9 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
 
 from app.config import ConfigError, Settings, is_loopback, load_settings
 from app.controllers.audio import AudioController
@@ -68,6 +71,29 @@ def _cors(settings: Settings) -> CORSConfig | None:
     )
 
 
+DOCS_ASSETS = "/docs/assets"
+
+
+def _docs_assets() -> Path:
+    """Swagger UI's own files, as the `swagger-ui-py` package ships them (found, not imported: nothing of it runs)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or spec.origin is None:
+        raise _fail("the swagger-ui-py package is missing: reinstall the gateway (pip install .)")
+    return Path(spec.origin).parent / "static"
+
+
+def _docs_ui() -> SwaggerRenderPlugin:
+    """Swagger UI at `/docs` and `/docs/swagger`, its scripts, styles and icon served by the gateway itself (the
+    `swagger-ui-py` package ships them): the docs render on a network without internet access."""
+    return SwaggerRenderPlugin(
+        js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+        path=["/", "/swagger"],
+    )
+
+
 def _metrics_middleware(settings: Settings) -> list[Any]:
     """Litestar's own request series (counts and latencies by route and status), with METRICS."""
     if not settings.metrics:
@@ -104,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             *([MetricsController] if settings.metrics else []),
+            create_static_files_router(path=DOCS_ASSETS, directories=[_docs_assets()], include_in_schema=False),
         ],
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -118,6 +145,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="OpenAI-compatible gateway in front of Dify apps.",
             path="/docs",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[_docs_ui()],
         ),
     )

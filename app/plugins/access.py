@@ -6,8 +6,8 @@ a key or a user. Probes (`/health`, `/ready`, `/metrics`) get an id but no line.
 
 import logging
 import re
+import os
 import time
-import uuid
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -39,7 +39,7 @@ class AccessMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        request_id = _given_id(scope) or uuid.uuid4().hex
+        request_id = _given_id(scope) or os.urandom(16).hex()  # (uuid4's randomness, without the UUID object)
         started = time.perf_counter()
         access = Access(request_id, started)
         token = current.set(access)
@@ -56,10 +56,11 @@ class AccessMiddleware:
             await self._app(scope, receive, sending)
         finally:
             current.reset(token)
-            seconds = time.perf_counter() - started
-            metrics.request_done(access, seconds)
-            if self._log and scope["path"] not in _QUIET and logger.isEnabledFor(logging.INFO):
-                self._line(scope, status, seconds, access)
+            if self._log or metrics.state.enabled:
+                seconds = time.perf_counter() - started
+                metrics.request_done(access, seconds)
+                if self._log and scope["path"] not in _QUIET and logger.isEnabledFor(logging.INFO):
+                    self._line(scope, status, seconds, access)
 
     @staticmethod
     def _line(scope: Any, status: int, seconds: float, access: Access) -> None:

@@ -135,9 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[HTTPClientPlugin(settings), ServicesPlugin(settings), ServerCLIPlugin(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_request_body,
-        middleware=[]
-        if os.environ.get("NO_MW")
-        else [DefineMiddleware(AccessMiddleware, log=settings.access_log), *_metrics_middleware(settings)],
+        middleware=[DefineMiddleware(AccessMiddleware, log=settings.access_log), *_metrics_middleware(settings)],
         request_class=GatewayRequest,
         cors_config=_cors(settings),
         state=State({"settings": settings}),

@@ -5,8 +5,8 @@ and its mode, streamed or not, the stream's outcome, tokens, the client key's id
 a key or a user. Probes (`/health`, `/ready`, `/metrics`) get an id but no line."""
 
 import logging
-import re
 import os
+import re
 import time
 from typing import Any
 

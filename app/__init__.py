@@ -29,6 +29,7 @@ from app.log import configure_logging
 from app.plugins.access import AccessMiddleware
 from app.plugins.cli import ServerCLIPlugin
 from app.plugins.http_client import HTTPClientPlugin
+from app.plugins.metrics import LeanPrometheusMiddleware
 from app.plugins.services import ServicesPlugin
 from app.request import GatewayRequest
 from app.services import metrics
@@ -99,7 +100,11 @@ def _metrics_middleware(settings: Settings) -> list[Any]:
     if not settings.metrics:
         return []
     config = PrometheusConfig(
-        app_name="opendify", prefix="opendify", group_path=True, exclude=["/metrics", "/health", "/ready"]
+        app_name="opendify",
+        prefix="opendify",
+        group_path=True,
+        exclude=["/metrics", "/health", "/ready"],
+        middleware_class=LeanPrometheusMiddleware,
     )
     return [config.middleware]
 

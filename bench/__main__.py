@@ -188,7 +188,9 @@ def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, duration
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(int(n) for n in sockets.groups()) if sockets else 0
+    done = re.search(r"(\d+) requests in", output)
     return {
+        "requests": float(done.group(1)) if done else 0.0,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(latency["50"]),
         "p99_ms": _ms(latency["99"]),
@@ -207,8 +209,21 @@ def _direct_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {APP_KEY}"}
 
 
-def non_streaming(gw: int, up: int, concurrency: int, duration: int, scheme: str = "http") -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU a process has used (Linux /proc): what a request or a chunk costs, whatever the rate."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def non_streaming(
+    gw: int, up: int, concurrency: int, duration: int, scheme: str = "http", *, pid: int | None = None
+) -> dict[str, Any]:
+    before = cpu_seconds(pid)
     through = wrk(f"http://{HOST}:{gw}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), concurrency, duration)
+    if pid is not None and through["requests"]:
+        through["cpu_s_per_10k"] = (cpu_seconds(pid) - before) / through["requests"] * 10_000
     direct = wrk(f"{scheme}://{HOST}:{up}/v1/chat-messages", DIRECT_CHAT, _direct_headers(), concurrency, duration)
     return {"gateway": through, "direct": direct, "ratio": through["rps"] / direct["rps"]}
 
@@ -231,16 +246,28 @@ def _stream_figures(stats: StreamStats) -> dict[str, float]:
 
 
 def streaming(
-    gw: int, up: int, concurrency: int, duration: int, *, paced: bool = True, tls: ssl.SSLContext | None = None
+    gw: int,
+    up: int,
+    concurrency: int,
+    duration: int,
+    *,
+    paced: bool = True,
+    tls: ssl.SSLContext | None = None,
+    pid: int | None = None,
 ) -> dict[str, Any]:
     gateway_body, direct_body = (GATEWAY_STREAM, DIRECT_STREAM) if paced else (GATEWAY_UNPACED, DIRECT_UNPACED)
+    before = cpu_seconds(pid)
     through = _streams(
         gw, "/v1/chat/completions", gateway_body, _gateway_headers(), concurrency=concurrency, duration=duration
     )
+    used = cpu_seconds(pid) - before
     direct = _streams(
         up, "/v1/chat-messages", direct_body, _direct_headers(), concurrency=concurrency, duration=duration, tls=tls
     )
     g, d = _stream_figures(through), _stream_figures(direct)
+    chunks = g["chunks_per_s"] * duration
+    if pid is not None and chunks:
+        g["cpu_s_per_100k_chunks"] = used / chunks * 100_000
     return {
         "gateway": g,
         "direct": d,
@@ -289,6 +316,8 @@ def table(results: dict[str, Any]) -> str:
             f"| non-streaming c={key}: req/s (p50 / p99 ms) | {g['rps']:.0f} ({g['p50_ms']:.2f} / {g['p99_ms']:.2f}) "
             f"| {d['rps']:.0f} ({d['p50_ms']:.2f} / {d['p99_ms']:.2f}) | {case['ratio']:.1%} |"
         )
+        if "cpu_s_per_10k" in g:
+            rows.append(f"| non-streaming c={key}: gateway CPU s per 10,000 requests | {g['cpu_s_per_10k']:.2f} | | |")
     for key, case in results["streaming"].items():
         g, d = case["gateway"], case["direct"]
         rows.append(
@@ -304,6 +333,10 @@ def table(results: dict[str, Any]) -> str:
             f"| streaming c={key}, upstream unpaced (CPU-bound): chunks/s | {g['chunks_per_s']:.0f} "
             f"| {d['chunks_per_s']:.0f} | {case['ratio']:.1%} |"
         )
+        if "cpu_s_per_100k_chunks" in g:
+            rows.append(
+                f"| streaming c={key}, unpaced: gateway CPU s per 100,000 chunks | {g['cpu_s_per_100k_chunks']:.2f} | | |"
+            )
     if "open_streams" in results:
         case = results["open_streams"]
         rows.append(
@@ -353,11 +386,11 @@ def main() -> None:
     with upstream() as up:
         with gateway(up, args.transport) as (gw, pid):
             levels = [32] if args.quick else [1, 32, 256]
-            results["non_streaming"] = {str(c): non_streaming(gw, up, c, args.duration) for c in levels}
+            results["non_streaming"] = {str(c): non_streaming(gw, up, c, args.duration, pid=pid) for c in levels}
             results["streaming"] = {
-                str(c): streaming(gw, up, c, args.duration) for c in ([32] if args.quick else [1, 32])
+                str(c): streaming(gw, up, c, args.duration, pid=pid) for c in ([32] if args.quick else [1, 32])
             }
-            results["streaming_unpaced"] = {"32": streaming(gw, up, 32, args.duration, paced=False)}
+            results["streaming_unpaced"] = {"32": streaming(gw, up, 32, args.duration, paced=False, pid=pid)}
             if not args.quick:
                 results["open_streams"] = open_streams(gw, pid, up, 1000)
         if not args.quick:

@@ -4,7 +4,6 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
@@ -49,8 +48,9 @@ class ChatController(Controller):
         self,
         data: JSONBody[ChatCompletionRequest],
         request: Request[Any, Any, Any],
-        pipeline: NamedDependency[Pipeline],
     ) -> Response[Any]:
+        # (the app's pipeline, read from its state: resolving it through Litestar's DI built a State a request)
+        pipeline: Pipeline = request.app.state.pipeline
         sent = request.headers
         turn = chat_turn(
             data,

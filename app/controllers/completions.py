@@ -3,7 +3,6 @@
 from typing import Any
 
 from litestar import Controller, Request, Response, post
-from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
@@ -40,8 +39,8 @@ class CompletionsController(Controller):
         self,
         data: JSONBody[CompletionRequest],
         request: Request[Any, Any, Any],
-        pipeline: NamedDependency[Pipeline],
     ) -> Response[Any]:
+        pipeline: Pipeline = request.app.state.pipeline  # (not through DI: it built a State a request)
         turn = completion_turn(data)
         encoder = completion_encoder(data) if turn.stream else None
         outcome = await pipeline.complete(turn, request.state.client_id, encoder)

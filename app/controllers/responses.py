@@ -43,9 +43,10 @@ class ResponsesController(Controller):
         self,
         data: JSONBody[ResponseRequest],
         request: Request[Any, Any, Any],
-        pipeline: NamedDependency[Pipeline],
-        response_log: NamedDependency[ResponseLog],
     ) -> Response[Any]:
+        state = request.app.state  # (not through DI: it built a State a request)
+        pipeline: Pipeline = state.pipeline
+        response_log: ResponseLog = state.response_log
         client_id: str = request.state.client_id
         conversation_id = None
         if data.previous_response_id:

@@ -66,9 +66,9 @@ def _cors(settings: Settings) -> CORSConfig | None:
         return None
     return CORSConfig(
         allow_origins=list(settings.cors_allow_origins),
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["X-Dify-Conversation-Id"],
+        expose_headers=["X-Dify-Conversation-Id", "X-Request-Id"],
     )
 
 

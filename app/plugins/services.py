@@ -13,6 +13,7 @@ from litestar.plugins import InitPlugin
 
 from app.config import Settings
 from app.plugins.http_client import build_timeout
+from app.services import metrics
 from app.services.conversations import (
     ConversationStore,
     ConversationTracker,
@@ -133,4 +134,5 @@ class ServicesPlugin(InitPlugin):
                 await asyncio.gather(warm_up, return_exceptions=True)
             await registry.close()
             await tracker.close()
+            metrics.process_exits()
             await uploads.close()

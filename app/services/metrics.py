@@ -7,9 +7,10 @@ The series exist once per process (prometheus_client's registry); `enabled` deci
 (METRICS), so a gateway without metrics pays one attribute read at each seam.
 """
 
+import os
 from typing import Final
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 from app.services.access import Access
 
@@ -49,7 +50,10 @@ streams = Counter(
 )
 tokens = Counter(f"{PREFIX}_tokens", "Tokens Dify reported, by app and kind (prompt, completion)", ["app", "kind"])
 apps = Gauge(
-    f"{PREFIX}_apps", "Configured Dify apps by discovery state (up, failing)", ["state"], multiprocess_mode="max"
+    f"{PREFIX}_apps",
+    "Configured Dify apps by discovery state (up, failing)",
+    ["state"],
+    multiprocess_mode="livemostrecent",
 )
 store_lookups = Counter(
     f"{PREFIX}_conversation_lookups",
@@ -60,7 +64,7 @@ store_errors = Counter(f"{PREFIX}_conversation_store_errors", "Conversation stor
 breaker_open = Gauge(
     f"{PREFIX}_conversation_store_breaker_open",
     "1 while the conversation store is left alone after a failure (answering statelessly)",
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )
 
 
@@ -109,6 +113,12 @@ def store_failed(operation: str, *, breaker: bool) -> None:
     if state.enabled:
         store_errors.labels(operation).inc()
         breaker_open.set(1 if breaker else 0)
+
+
+def process_exits() -> None:
+    """A worker stops: its live gauges leave the multiprocess aggregate (PROMETHEUS_MULTIPROC_DIR)."""
+    if state.enabled and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 def store_back() -> None:

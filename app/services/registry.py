@@ -1,6 +1,7 @@
 """Model discovery: every configured Dify app key becomes one OpenAI model named after the app."""
 
 import asyncio
+import contextvars
 import logging
 import time
 
@@ -236,7 +237,8 @@ class ModelRegistry:
             return
         self._next_check = now + 1.0
         if (self._background is None or self._background.done()) and self._due():
-            self._background = asyncio.create_task(self.refresh_logged())
+            # in a context of its own: the request that happened to trigger it lends it no request id
+            self._background = asyncio.create_task(self.refresh_logged(), context=contextvars.Context())
 
     async def all_apps(self) -> list[DifyApp]:
         if any(i not in self._found for i in self._due()):

@@ -11,7 +11,6 @@ from app.services import access
 from app.services.access import Outcome
 from app.services.answer import AnswerEvent, AnswerStream, Failed, Finished, Keepalive, Progress, Started
 from app.services.drain import StreamDrain
-from app.services.openai.common import error_event
 
 OnFinished = Callable[[str, str | None], Awaitable[None]]  # (the answer as the client saw it, conversation id)
 
@@ -25,6 +24,10 @@ class Encoder(Protocol):
     def visible_text(self) -> str: ...
 
     def encode(self, batch: list[AnswerEvent]) -> bytes: ...
+
+    def fail(self, error: GatewayError) -> bytes:
+        """The surface's way of ending a stream on `error` (the connection to Dify lost, a shutdown)."""
+        ...
 
 
 class EventRelay:
@@ -121,16 +124,16 @@ class EventRelay:
                 if encoder.finished:
                     return
             self._outcome = "shutdown"
-            yield error_event(self._ending)  # ended (server shutdown) between two reads
+            yield encoder.fail(self._ending)  # ended (server shutdown) between two reads
         except GatewayError as exc:  # the connection to Dify failed mid-stream
             self._outcome = "upstream_error"
-            yield error_event(exc)
+            yield encoder.fail(exc)
         except asyncio.CancelledError:
             if self._ending is None or self._task is None:
                 raise  # the client left: Litestar cancels the stream
             self._task.uncancel()  # our own cancellation (end()): the stream ends normally, the error in-band
             self._outcome = "shutdown"
-            yield error_event(self._ending)
+            yield encoder.fail(self._ending)
         finally:
             noted = access.current.get()
             if noted is not None:
@@ -173,6 +176,8 @@ async def open_relay(
                 if isinstance(event, Failed):
                     raise event.error  # nothing sent yet: a real HTTP error
             head += encoder.encode(batch)
+            if encoder.finished:
+                _note_finished(batch)  # (the whole answer in the first reads)
             if any(not isinstance(e, _SILENT) for e in batch):
                 break  # output, or the end
             if head and time.monotonic() - started >= PING_COMMITS_AFTER:

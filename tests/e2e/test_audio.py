@@ -74,3 +74,9 @@ def test_speech_on_an_app_without_text_to_speech_is_a_bad_request(client: openai
 def test_speech_for_an_unknown_model_is_a_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError):
         client.audio.speech.create(model="no-such-app", voice="alloy", input="Hello")
+
+
+def test_a_streamed_transcription_is_a_bad_request(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.transcriptions.create(model="voice-chat", file=("hello.wav", WAV, "audio/wav"), stream=True)
+    assert "stream" in str(caught.value)

@@ -2,6 +2,7 @@
 `previous_response_id` continuing one Dify conversation, kept responses fetched and deleted, reasoning and tool use
 as their items, and failures as `response.failed` or real HTTP errors."""
 
+import asyncio
 import base64
 import uuid
 from typing import Any
@@ -213,3 +214,53 @@ class Title(pydantic.BaseModel):
 def test_structured_output_through_text_format(client: openai.OpenAI) -> None:
     parsed = client.responses.parse(model="realdify-chat", input="[object] name it", text_format=Title)
     assert parsed.output_parsed == Title(title="A title from Dify")
+
+
+class _PingFirstDify(DifyDouble):
+    """Current Dify: a chatflow's keep-alive comes at once, its worker's events a moment later (separate reads)."""
+
+    async def _stream(self, app: Any, ids: Any, query: str, chunks: Any, send: Any) -> None:
+        async def later(message: Any) -> None:
+            await send(message)
+            if message.get("body") == b"event: ping\n\n":
+                await asyncio.sleep(0.05)
+
+        await super()._stream(app, ids, query, chunks, later)
+
+
+def test_a_turn_run_again_still_opens_with_response_created() -> None:
+    """The remembered chatflow conversation is gone from Dify (1.15 silently starts another, the gateway refuses it
+    and runs the turn again, folded): the retried stream is whole, from `response.created` on."""
+    from app import create_app  # noqa: PLC0415
+    from app.config import DifyAppKey, Settings  # noqa: PLC0415
+    from tests.dify_double import DifyAppDouble, ServerThread  # noqa: PLC0415
+
+    dify = _PingFirstDify(apps=[DifyAppDouble(key="app-flow", name="flow", mode="advanced-chat")], generation="1.15")
+    with ServerThread(dify) as upstream:
+        dify.url = upstream.url
+        settings = Settings(
+            valid_api_keys=("sk-c",), dify_api_keys=(DifyAppKey("app-flow"),), dify_api_base=f"{upstream.url}/v1"
+        )
+        with (
+            ServerThread(create_app(settings)) as gateway,
+            openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-c", max_retries=0, timeout=20) as sdk,
+        ):
+            user = f"resp-{uuid.uuid4()}"
+            first = sdk.responses.create(model="flow", input=[{"role": "user", "content": "Hi"}], user=user)
+            dify.conversations.clear()  # deleted on the Dify side
+            history: Any = [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": first.output_text},
+                {"role": "user", "content": "More"},
+            ]
+            events = list(sdk.responses.create(model="flow", input=history, user=user, stream=True))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+
+
+@pytest.mark.parametrize("model", ["realdify-chat", "realdify-advanced-chat"])
+def test_a_connection_lost_mid_stream_ends_with_response_failed(client: openai.OpenAI, model: str) -> None:
+    events = list(client.responses.create(model=model, input="[drop] going", stream=True))
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.failed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))

@@ -92,3 +92,27 @@ async def test_ending_after_the_answer_is_complete_leaves_its_cleanup_alone() ->
         await anext(chunks)
     assert upstream.stops == []  # the run is over: nothing to stop
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("split", [False, True], ids=["one-read", "two-reads"])
+async def test_a_streams_tokens_and_outcome_are_noted_for_its_access_line(split: bool) -> None:
+    """Also when the whole answer is in the first read (read ahead before the status is committed)."""
+    from app.services import access  # noqa: PLC0415
+
+    usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    message = _event({"event": "message", **ENVELOPE, "answer": "hi"})
+    end = _event({"event": "message_end", **ENVELOPE, "metadata": {"usage": usage}})
+    record = access.Access("rid", 0.0)
+    token = access.current.set(record)
+    try:
+        upstream = Upstream([[message], [end]] if split else [[message, end]], then_wait=False)
+        stream = AnswerStream(ChatInterpreter(), source=upstream.source(), stop=upstream.stop)
+        relay = await open_relay(stream, ChatChunks("m", include_usage=True), drain=StreamDrain(0.0))
+        body = b"".join([chunk async for chunk in relay])
+    finally:
+        access.current.reset(token)
+    assert b'"prompt_tokens":7' in body
+    assert record.outcome == "completed"
+    assert (record.prompt_tokens, record.completion_tokens) == (7, 3)
+    assert record.first_byte is not None

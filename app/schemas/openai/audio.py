@@ -16,6 +16,7 @@ class TranscriptionForm(msgspec.Struct, kw_only=True):
     prompt: str | None = None
     response_format: str = "json"
     temperature: float | None = None
+    stream: bool | None = None
 
 
 class Transcription(msgspec.Struct, kw_only=True):

@@ -39,6 +39,10 @@ class Audio:
         return app
 
     async def transcribe(self, form: TranscriptionForm, client_id: str, user: str | None) -> str:
+        if form.stream:
+            raise InvalidRequestError(
+                "`stream` is not supported: Dify's speech to text answers the whole text at once", param="stream"
+            )
         if form.response_format not in TEXT_FORMATS:
             raise InvalidRequestError(
                 f"response_format `{form.response_format[:40]}` is not supported: Dify's speech to text gives the "

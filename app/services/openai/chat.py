@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from app.errors import GatewayError
 from app.schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -115,6 +116,10 @@ class ChatChunks:
         self._visible.append(text)
         encoder, head = self._open()
         return head + encoder.content(text) if head else encoder.content(text)
+
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream ends on a failure: an in-band error event (no `[DONE]`)."""
+        return error_event(error)
 
     def encode(self, batch: list[AnswerEvent]) -> bytes:
         parts: list[bytes] = []

@@ -11,7 +11,7 @@ from typing import Final
 
 import msgspec
 
-from app.errors import InvalidRequestError
+from app.errors import GatewayError, InvalidRequestError
 from app.schemas.openai import ChatMessage, CompletionChoice, CompletionRequest, TextCompletion, Usage
 from app.services.answer import (
     Answer,
@@ -106,6 +106,10 @@ class CompletionChunks:
             text, self._echo = self._echo + text, None
         self._visible.append(text)
         return head + b'{"text":' + _encode(text) + self._SUFFIX
+
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream ends on a failure: an in-band error event (no `[DONE]`)."""
+        return error_event(error)
 
     def encode(self, batch: list[AnswerEvent]) -> bytes:
         parts: list[bytes] = []

@@ -218,6 +218,7 @@ class ResponseEvents:
         "_parts",
         "_sequence",
         "_shape",
+        "_started",
         "_visible",
         "finished",
         "response",
@@ -226,6 +227,7 @@ class ResponseEvents:
     def __init__(self, request: ResponseRequest) -> None:
         self._shape = ResponseShape(request)
         self._sequence = 0
+        self._started: Started | None = None
         self._base = ""
         self._created = 0
         self._output: list[OutputItem] = []
@@ -256,8 +258,8 @@ class ResponseEvents:
         """Where the open item's text goes: its one content part, or its one summary part."""
         return {"content_index": 0} if self._item == "message" else {"summary_index": 0}
 
-    def _open(self, batch: list[AnswerEvent]) -> bytes:
-        started = next((e for e in batch if isinstance(e, Started)), None)
+    def _open(self) -> bytes:
+        started = self._started
         self._base = ((started.message_id if started else None) or str(time.time_ns())).replace("-", "")
         self._created = (started.created if started else 0) or int(time.time())
         snapshot = self._shape.build(self.response_id, self._created, "in_progress", [])
@@ -354,6 +356,10 @@ class ResponseEvents:
         )
         return out + self._emit(LifecycleEvent, "response.completed", response=self.response)
 
+    def fail(self, error: GatewayError) -> bytes:
+        """The stream ends on a failure (Dify's connection lost, the server shutting down): `response.failed`."""
+        return (b"" if self._base else self._open()) + self._fail(error)
+
     def _fail(self, error: GatewayError) -> bytes:
         out = self._close_item()
         failed = self._shape.build(
@@ -367,9 +373,14 @@ class ResponseEvents:
 
     def encode(self, batch: list[AnswerEvent]) -> bytes:
         parts: list[bytes] = []
-        if not self._base:
-            parts.append(self._open(batch))
         for event in batch:
+            if isinstance(event, Started):
+                self._started = self._started or event
+                continue
+            if not self._base and not isinstance(event, Keepalive):
+                # opened at the first output (keep-alives may come first, and a run refused before any output is
+                # run again with this encoder: it must not have begun)
+                parts.append(self._open())
             if isinstance(event, TextDelta):
                 parts.append(self._delta("message", event.text))
             elif isinstance(event, ReasoningDelta):
@@ -385,5 +396,5 @@ class ResponseEvents:
             elif isinstance(event, Finished):
                 parts.append(self._end(event))
             elif isinstance(event, Failed):
-                parts.append(self._fail(event.error))
+                parts.append(self.fail(event.error))
         return b"".join(parts)

@@ -2,8 +2,9 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -31,29 +32,16 @@ from app.services.uploads import Uploads
 logger = logging.getLogger("opendify")
 
 
-def provide_pipeline(state: State) -> Pipeline:
-    service: Pipeline = state.pipeline
-    return service
+# the services handlers take through Litestar's DI, each under its name in the app's state (the hot POST handlers
+# read the pipeline from the state themselves: resolving a dependency builds a State a request)
+_PROVIDED = ("model_registry", "response_log", "audio", "conversation_tracker")
 
 
-def provide_response_log(state: State) -> ResponseLog:
-    log: ResponseLog = state.response_log
-    return log
+def _provider(name: str) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        return getattr(state, name)
 
-
-def provide_tracker(state: State) -> ConversationTracker:
-    tracker: ConversationTracker = state.conversation_tracker
-    return tracker
-
-
-def provide_audio(state: State) -> Audio:
-    audio: Audio = state.audio
-    return audio
-
-
-def provide_model_registry(state: State) -> ModelRegistry:
-    registry: ModelRegistry = state.model_registry
-    return registry
+    return provide
 
 
 class ServicesPlugin(InitPlugin):
@@ -62,11 +50,8 @@ class ServicesPlugin(InitPlugin):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.lifespan.append(self._lifespan)
-        app_config.dependencies["pipeline"] = Provide(provide_pipeline, sync_to_thread=False)
-        app_config.dependencies["model_registry"] = Provide(provide_model_registry, sync_to_thread=False)
-        app_config.dependencies["response_log"] = Provide(provide_response_log, sync_to_thread=False)
-        app_config.dependencies["audio"] = Provide(provide_audio, sync_to_thread=False)
-        app_config.dependencies["conversation_tracker"] = Provide(provide_tracker, sync_to_thread=False)
+        for name in _PROVIDED:
+            app_config.dependencies[name] = Provide(_provider(name), sync_to_thread=False)
         return app_config
 
     @asynccontextmanager

@@ -1,14 +1,13 @@
 """The OpenAI side: each surface's request as a `Turn`, and one encoder per surface, from the answer events."""
 
 from app.services.openai.chat import (
-    REPLACED_NOTICE,
     ChatChunks,
     ChunkEncoder,
     chat_completion,
     chat_encoder,
     chat_turn,
 )
-from app.services.openai.common import DONE, PING_COMMENT, error_event
+from app.services.openai.common import DONE, PING_COMMENT, REPLACED_NOTICE, error_event
 
 __all__ = [
     "DONE",

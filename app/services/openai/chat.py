@@ -30,12 +30,9 @@ from app.services.answer import (
     Started,
     TextDelta,
     ToolUse,
-    file_text,
 )
-from app.services.openai.common import DONE, PING_COMMENT, error_event
+from app.services.openai.common import DONE, PING_COMMENT, error_event, shown_text
 from app.services.turn import Turn
-
-REPLACED_NOTICE: Final = "\n\n[The app's moderation replaced this answer:]\n"
 
 _encode = msgspec.json.Encoder().encode
 
@@ -133,12 +130,10 @@ class ChatChunks:
                 encoder, head = self._open()
                 parts.append(head + encoder.tool_call(self._tools, event))
                 self._tools += 1
-            elif isinstance(event, FileOut):
-                parts.append(self._text(file_text(event)))
+            elif isinstance(event, FileOut | Replaced):
+                parts.append(self._text(shown_text(event)))
             elif isinstance(event, Keepalive):
                 parts.append(PING_COMMENT)
-            elif isinstance(event, Replaced):
-                parts.append(self._text(REPLACED_NOTICE + event.text))
             elif isinstance(event, Started):
                 self._id = event.message_id or "unknown"
                 self._created = event.created

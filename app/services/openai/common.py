@@ -6,11 +6,18 @@ import msgspec
 
 from app.errors import GatewayError
 from app.schemas.openai import ErrorDetail, ErrorResponse
+from app.services.answer import FileOut, Replaced, file_text
 
 DONE: Final = b"data: [DONE]\n\n"
+REPLACED_NOTICE: Final = "\n\n[The app's moderation replaced this answer:]\n"
 PING_COMMENT: Final = b": ping\n\n"
 
 _encode = msgspec.json.Encoder().encode
+
+
+def shown_text(event: FileOut | Replaced) -> str:
+    """What a file or a moderation's replacement shows among an answer's text, on every surface."""
+    return file_text(event) if isinstance(event, FileOut) else REPLACED_NOTICE + event.text
 
 
 def error_event(error: GatewayError) -> bytes:

@@ -23,10 +23,8 @@ from app.services.answer import (
     Replaced,
     Started,
     TextDelta,
-    file_text,
 )
-from app.services.openai.chat import REPLACED_NOTICE
-from app.services.openai.common import DONE, PING_COMMENT, error_event
+from app.services.openai.common import DONE, PING_COMMENT, error_event, shown_text
 from app.services.turn import Turn
 
 _encode = msgspec.json.Encoder().encode
@@ -116,10 +114,8 @@ class CompletionChunks:
         for event in batch:
             if isinstance(event, TextDelta):
                 parts.append(self._text(event.text))
-            elif isinstance(event, FileOut):
-                parts.append(self._text(file_text(event)))
-            elif isinstance(event, Replaced):
-                parts.append(self._text(REPLACED_NOTICE + event.text))
+            elif isinstance(event, FileOut | Replaced):
+                parts.append(self._text(shown_text(event)))
             elif isinstance(event, Keepalive):
                 parts.append(PING_COMMENT)
             elif isinstance(event, Started):

@@ -44,10 +44,8 @@ from app.services.answer import (
     Started,
     TextDelta,
     ToolUse,
-    file_text,
 )
-from app.services.openai.chat import REPLACED_NOTICE
-from app.services.openai.common import PING_COMMENT
+from app.services.openai.common import PING_COMMENT, shown_text
 from app.services.turn import Turn
 
 _encode = msgspec.json.Encoder().encode
@@ -385,10 +383,8 @@ class ResponseEvents:
                 parts.append(self._delta("message", event.text))
             elif isinstance(event, ReasoningDelta):
                 parts.append(self._delta("reasoning", event.text))
-            elif isinstance(event, FileOut):
-                parts.append(self._delta("message", file_text(event)))
-            elif isinstance(event, Replaced):
-                parts.append(self._delta("message", REPLACED_NOTICE + event.text))
+            elif isinstance(event, FileOut | Replaced):
+                parts.append(self._delta("message", shown_text(event)))
             elif isinstance(event, ToolUse):
                 parts.append(self._tool(event))
             elif isinstance(event, Keepalive):

@@ -8,7 +8,6 @@ from typing import Final
 
 import msgspec
 
-from app.errors import GatewayError
 from app.schemas.openai import (
     AssistantMessage,
     ChatCompletion,
@@ -31,7 +30,7 @@ from app.services.answer import (
     TextDelta,
     ToolUse,
 )
-from app.services.openai.common import DONE, PING_COMMENT, error_event, shown_text
+from app.services.openai.common import DONE, PING_COMMENT, InBandErrors, error_event, shown_text
 from app.services.turn import Turn
 
 _encode = msgspec.json.Encoder().encode
@@ -80,7 +79,7 @@ class ChunkEncoder:
         return self._head + b'],"usage":' + _encode(usage) + b"}\n\n"
 
 
-class ChatChunks:
+class ChatChunks(InBandErrors):
     """Per stream: `encode` a batch of answer events into the SSE bytes to write (b"" when they show nothing).
     The role goes out once, in the first chunk; `Finished` becomes the finish chunk, the usage chunk (if asked
     for) and `[DONE]`; `Failed` an in-band error event."""
@@ -113,10 +112,6 @@ class ChatChunks:
         self._visible.append(text)
         encoder, head = self._open()
         return head + encoder.content(text) if head else encoder.content(text)
-
-    def fail(self, error: GatewayError) -> bytes:
-        """The stream ends on a failure: an in-band error event (no `[DONE]`)."""
-        return error_event(error)
 
     def encode(self, batch: list[AnswerEvent]) -> bytes:
         parts: list[bytes] = []

@@ -23,3 +23,12 @@ def shown_text(event: FileOut | Replaced) -> str:
 def error_event(error: GatewayError) -> bytes:
     detail = ErrorDetail(message=error.message, type=error.error_type, param=error.param, code=error.code)
     return b"data: " + _encode(ErrorResponse(error=detail)) + b"\n\n"
+
+
+class InBandErrors:
+    """How the chat and completions streams end on a failure: an in-band error event, and no `[DONE]`."""
+
+    __slots__ = ()
+
+    def fail(self, error: GatewayError) -> bytes:
+        return error_event(error)

@@ -11,7 +11,7 @@ from typing import Final
 
 import msgspec
 
-from app.errors import GatewayError, InvalidRequestError
+from app.errors import InvalidRequestError
 from app.schemas.openai import ChatMessage, CompletionChoice, CompletionRequest, TextCompletion, Usage
 from app.services.answer import (
     Answer,
@@ -24,7 +24,7 @@ from app.services.answer import (
     Started,
     TextDelta,
 )
-from app.services.openai.common import DONE, PING_COMMENT, error_event, shown_text
+from app.services.openai.common import DONE, PING_COMMENT, InBandErrors, error_event, shown_text
 from app.services.turn import Turn
 
 _encode = msgspec.json.Encoder().encode
@@ -64,7 +64,7 @@ def completion_turn(request: CompletionRequest) -> Turn:
     )
 
 
-class CompletionChunks:
+class CompletionChunks(InBandErrors):
     """Per stream: each text delta a `text_completion` chunk; `Finished` the finish chunk, the usage chunk (if asked
     for) and `[DONE]`; `Failed` an in-band error event. With `echo` the prompt is the first chunk's text."""
 
@@ -104,10 +104,6 @@ class CompletionChunks:
             text, self._echo = self._echo + text, None
         self._visible.append(text)
         return head + b'{"text":' + _encode(text) + self._SUFFIX
-
-    def fail(self, error: GatewayError) -> bytes:
-        """The stream ends on a failure: an in-band error event (no `[DONE]`)."""
-        return error_event(error)
 
     def encode(self, batch: list[AnswerEvent]) -> bytes:
         parts: list[bytes] = []

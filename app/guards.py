@@ -4,7 +4,9 @@ import hmac
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings, is_loopback
 from app.errors import AuthenticationError, PermissionDeniedError
@@ -27,7 +29,7 @@ def key_is_valid(presented: str, valid_keys: tuple[str, ...]) -> bool:
     return matched
 
 
-async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler | None) -> None:
     settings: Settings = connection.app.state.settings
     if not settings.auth_required:
         server = connection.scope.get("server")
@@ -42,7 +44,7 @@ async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: 
                 "CORS_ALLOW_ORIGINS.",
                 code="origin_not_allowed",
             )
-        connection.state.client_id = client_id_for(None)
+        _set_client(connection, client_id_for(None))
         return
     key = presented_key(connection)
     if key is None:
@@ -51,4 +53,29 @@ async def require_client_key(connection: ASGIConnection[Any, Any, Any, Any], _: 
         )
     if not key_is_valid(key, settings.valid_api_keys):
         raise AuthenticationError("Incorrect API key provided.")
-    connection.state.client_id = client_id_for(key)
+    _set_client(connection, client_id_for(key))
+
+
+def _set_client(connection: ASGIConnection[Any, Any, Any, Any], client_id: str) -> None:
+    # in the scope's state itself: `connection.state` builds a State (with a lock) at each use
+    connection.scope.setdefault("state", {})["client_id"] = client_id
+
+
+def client_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The id of the client key the request was authenticated with (`require_client_key` set it)."""
+    client_id: str = connection.scope["state"]["client_id"]
+    return client_id
+
+
+class ClientKeyMiddleware:
+    """`require_client_key` for a controller's routes, as a middleware rather than a guard: Litestar runs each guard
+    with a copy of the route handler, which cost about 20 µs a request here. Its refusals are the same errors, made
+    into the same responses (the route's exception handling wraps its middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            await require_client_key(ASGIConnection(scope, receive), None)
+        await self._app(scope, receive, send)

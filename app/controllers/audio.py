@@ -9,14 +9,14 @@ from litestar.params import JSONBody, MultipartBody
 from litestar.response import Stream
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
-from app.guards import require_client_key
+from app.guards import ClientKeyMiddleware, client_id_of
 from app.schemas.openai.audio import SpeechRequest, Transcription, TranscriptionForm
 from app.services.openai.audio import Audio, audio_bytes
 
 
 class AudioController(Controller):
     path = "/"
-    guards = [require_client_key]  # noqa: RUF012
+    middleware = [ClientKeyMiddleware]  # noqa: RUF012  # (not a guard: see ClientKeyMiddleware)
     tags = ["Audio"]  # noqa: RUF012
 
     @post(
@@ -33,7 +33,7 @@ class AudioController(Controller):
     async def create_transcription(
         self, data: MultipartBody[TranscriptionForm], request: Request[Any, Any, Any], audio: NamedDependency[Audio]
     ) -> Response[Any]:
-        text = await audio.transcribe(data, request.state.client_id, request.headers.get("x-dify-user"))
+        text = await audio.transcribe(data, client_id_of(request), request.headers.get("x-dify-user"))
         if data.response_format == "text":
             return Response(text, media_type="text/plain; charset=utf-8")
         return Response(Transcription(text=text))
@@ -52,5 +52,5 @@ class AudioController(Controller):
     async def create_speech(
         self, data: JSONBody[SpeechRequest], request: Request[Any, Any, Any], audio: NamedDependency[Audio]
     ) -> Stream:
-        answer = await audio.speak(data, request.state.client_id, request.headers.get("x-dify-user"))
+        answer = await audio.speak(data, client_id_of(request), request.headers.get("x-dify-user"))
         return Stream(audio_bytes(answer), media_type=answer.headers.get("content-type", "audio/mpeg"))

@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
-from app.guards import require_client_key
+from app.guards import ClientKeyMiddleware, client_id_of
 from app.schemas.openai import ChatCompletion, ChatCompletionRequest
 from app.services.openai import chat_completion, chat_encoder, chat_turn
 from app.services.pipeline import Pipeline
@@ -19,7 +19,7 @@ CONVERSATION_HEADER = "X-Dify-Conversation-Id"
 
 class ChatController(Controller):
     path = "/"
-    guards = [require_client_key]  # noqa: RUF012
+    middleware = [ClientKeyMiddleware]  # noqa: RUF012  # (not a guard: see ClientKeyMiddleware)
     tags = ["Chat"]  # noqa: RUF012
 
     @post(
@@ -59,7 +59,7 @@ class ChatController(Controller):
             chat_id=sent.get("x-openwebui-chat-id") or sent.get("x-chat-id") or None,
         )
         encoder = chat_encoder(data) if turn.stream else None
-        outcome = await pipeline.complete(turn, request.state.client_id, encoder)
+        outcome = await pipeline.complete(turn, client_id_of(request), encoder)
         headers = {CONVERSATION_HEADER: outcome.conversation_id} if outcome.conversation_id else {}
         if outcome.relay is not None:
             return EventStream(outcome.relay, headers=SSE_HEADERS | headers)

@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
-from app.guards import require_client_key
+from app.guards import ClientKeyMiddleware, client_id_of
 from app.schemas.openai import CompletionRequest, TextCompletion
 from app.services.openai.completions import completion_encoder, completion_turn, text_completion
 from app.services.pipeline import Pipeline
@@ -16,7 +16,7 @@ from app.services.pipeline import Pipeline
 
 class CompletionsController(Controller):
     path = "/"
-    guards = [require_client_key]  # noqa: RUF012
+    middleware = [ClientKeyMiddleware]  # noqa: RUF012  # (not a guard: see ClientKeyMiddleware)
     tags = ["Completions"]  # noqa: RUF012
 
     @post(
@@ -43,7 +43,7 @@ class CompletionsController(Controller):
         pipeline: Pipeline = request.app.state.pipeline  # (not through DI: it built a State a request)
         turn = completion_turn(data)
         encoder = completion_encoder(data) if turn.stream else None
-        outcome = await pipeline.complete(turn, request.state.client_id, encoder)
+        outcome = await pipeline.complete(turn, client_id_of(request), encoder)
         if outcome.relay is not None:
             return EventStream(outcome.relay, headers=SSE_HEADERS)
         assert outcome.answer is not None  # noqa: S101  # (not streamed: a whole answer)

@@ -6,14 +6,14 @@ from litestar.params import FromPath
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.errors import model_not_found
-from app.guards import require_client_key
+from app.guards import ClientKeyMiddleware
 from app.schemas.openai import Model, ModelList
 from app.services.registry import ModelRegistry
 
 
 class ModelsController(Controller):
     path = "/"
-    guards = [require_client_key]  # noqa: RUF012
+    middleware = [ClientKeyMiddleware]  # noqa: RUF012  # (not a guard: see ClientKeyMiddleware)
     tags = ["Models"]  # noqa: RUF012
 
     @get(

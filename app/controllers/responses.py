@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
 from app.errors import InvalidRequestError, NotFoundError
-from app.guards import require_client_key
+from app.guards import ClientKeyMiddleware, client_id_of
 from app.schemas.openai.responses import ResponseDeleted, ResponseObject, ResponseRequest
 from app.services.conversations import ResponseLog
 from app.services.conversations.responses import not_found
@@ -23,7 +23,7 @@ _encode = msgspec.json.Encoder().encode
 
 class ResponsesController(Controller):
     path = "/"
-    guards = [require_client_key]  # noqa: RUF012
+    middleware = [ClientKeyMiddleware]  # noqa: RUF012  # (not a guard: see ClientKeyMiddleware)
     tags = ["Responses"]  # noqa: RUF012
 
     @post(
@@ -47,7 +47,7 @@ class ResponsesController(Controller):
         state = request.app.state  # (not through DI: it built a State a request)
         pipeline: Pipeline = state.pipeline
         response_log: ResponseLog = state.response_log
-        client_id: str = request.state.client_id
+        client_id: str = client_id_of(request)
         conversation_id = None
         if data.previous_response_id:
             conversation_id = await response_log.continued(data.previous_response_id, client_id, data.user, data.model)
@@ -102,7 +102,7 @@ class ResponsesController(Controller):
     async def get_response(
         self, response_id: FromPath[str], request: Request[Any, Any, Any], response_log: NamedDependency[ResponseLog]
     ) -> Response[bytes]:
-        body = await response_log.get(response_id, request.state.client_id)
+        body = await response_log.get(response_id, client_id_of(request))
         return Response(body, media_type="application/json")
 
     @delete(
@@ -115,5 +115,5 @@ class ResponsesController(Controller):
     async def delete_response(
         self, response_id: FromPath[str], request: Request[Any, Any, Any], response_log: NamedDependency[ResponseLog]
     ) -> ResponseDeleted:
-        await response_log.delete(response_id, request.state.client_id)
+        await response_log.delete(response_id, client_id_of(request))
         return ResponseDeleted(id=response_id)

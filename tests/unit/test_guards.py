@@ -89,7 +89,7 @@ def guarded(
 @pytest.mark.anyio
 async def test_require_client_key_accepts_a_valid_key() -> None:
     conn = guarded(Settings(valid_api_keys=("sk-good",)), {"Authorization": "Bearer sk-good"})
-    await require_client_key(conn, None)  # type: ignore[arg-type]
+    await require_client_key(conn, None)
     assert conn.state.client_id == client_id_for("sk-good")
 
 
@@ -98,14 +98,14 @@ async def test_require_client_key_accepts_a_valid_key() -> None:
 async def test_require_client_key_rejects(headers: dict[str, str]) -> None:
     conn = guarded(Settings(valid_api_keys=("sk-good",)), headers)
     with pytest.raises(AuthenticationError) as info:
-        await require_client_key(conn, None)  # type: ignore[arg-type]
+        await require_client_key(conn, None)
     assert info.value.status_code == 401
 
 
 @pytest.mark.anyio
 async def test_require_client_key_open_gateway_serves_loopback() -> None:
     conn = guarded(Settings(), {}, server="127.0.0.1")
-    await require_client_key(conn, None)  # type: ignore[arg-type]
+    await require_client_key(conn, None)
     assert conn.state.client_id == client_id_for(None)
 
 
@@ -113,14 +113,14 @@ async def test_require_client_key_open_gateway_serves_loopback() -> None:
 async def test_require_client_key_open_gateway_refuses_other_sockets() -> None:
     conn = guarded(Settings(), {}, server="10.0.0.1")
     with pytest.raises(AuthenticationError):
-        await require_client_key(conn, None)  # type: ignore[arg-type]
+        await require_client_key(conn, None)
 
 
 @pytest.mark.anyio
 async def test_an_open_gateway_refuses_requests_from_web_pages() -> None:
     conn = guarded(Settings(), {"Origin": "https://evil.example"}, server="127.0.0.1")
     with pytest.raises(PermissionDeniedError) as info:
-        await require_client_key(conn, None)  # type: ignore[arg-type]
+        await require_client_key(conn, None)
     assert info.value.code == "origin_not_allowed"
 
 
@@ -128,7 +128,7 @@ async def test_an_open_gateway_refuses_requests_from_web_pages() -> None:
 @pytest.mark.anyio
 async def test_an_open_gateway_serves_pages_of_allowed_origins(allowed: tuple[str, ...]) -> None:
     conn = guarded(Settings(cors_allow_origins=allowed), {"Origin": "http://localhost:3000"}, server="127.0.0.1")
-    await require_client_key(conn, None)  # type: ignore[arg-type]
+    await require_client_key(conn, None)
     assert conn.state.client_id == client_id_for(None)
 
 
@@ -137,5 +137,5 @@ async def test_with_keys_the_origin_does_not_matter() -> None:
     conn = guarded(
         Settings(valid_api_keys=("sk-good",)), {"Authorization": "Bearer sk-good", "Origin": "https://x.example"}
     )
-    await require_client_key(conn, None)  # type: ignore[arg-type]
+    await require_client_key(conn, None)
     assert conn.state.client_id == client_id_for("sk-good")

@@ -5,7 +5,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
-from app.errors import model_not_found
 from app.guards import ClientKeyMiddleware
 from app.schemas.openai import Model, ModelList
 from app.services.registry import ModelRegistry
@@ -32,8 +31,4 @@ class ModelsController(Controller):
         summary="One model",
     )
     async def retrieve_model(self, model: FromPath[str], model_registry: NamedDependency[ModelRegistry]) -> Model:
-        model_id = model.lstrip("/")
-        app = await model_registry.resolve(model_id)
-        if app is None:
-            raise model_not_found(model_id, model_registry.undiscovered)
-        return app.to_model()
+        return (await model_registry.require(model.lstrip("/"))).to_model()

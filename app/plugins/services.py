@@ -70,7 +70,6 @@ class ServicesPlugin(InitPlugin):
             retry_after=settings.models_retry_seconds,
             system_prompt_variable=settings.system_prompt_variable,
         )
-        app.state.dify = dify
         app.state.model_registry = registry
         store: ConversationStore = (
             RedisStore(settings.redis_url, ttl=settings.conversation_ttl, timeout=settings.redis_timeout)

@@ -2,12 +2,13 @@
 conversation, run, and answer (a whole `Answer`, or a relay of the surface's stream encoder); the remembered turn
 and the deleted-conversation retry live here."""
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from app.errors import InvalidRequestError, NotFoundError, model_not_found
+from app.errors import InvalidRequestError, NotFoundError
 from app.schemas.dify import DifyFile
 from app.schemas.openai import ChatMessage
 from app.services import access
@@ -37,6 +38,7 @@ from app.services.uploads import Uploads, stale_upload
 ANONYMOUS_CLIENT = "anonymous"
 
 
+@functools.lru_cache(maxsize=4096)  # (only keys that passed the check, and None: a request's sha256 saved)
 def client_id_for(api_key: str | None) -> str:
     """A stable, non-reversible id for a client key: safe to send to Dify as part of `user`."""
     if not api_key:
@@ -95,7 +97,6 @@ class Pipeline:
         uploads: Uploads | None = None,
         max_file_bytes: int = 15 * 1024 * 1024,
     ) -> None:
-        self._dify = dify
         self._runners = Runners(dify)
         self._reasoning: ReasoningMode = reasoning
         self._task_model = task_model
@@ -128,13 +129,11 @@ class Pipeline:
         # a UI's housekeeping, and workflow and text generator apps (no Dify conversation): every call stands alone
         stateless = housekeeping or app.stateless
         explicit = None if stateless else turn.conversation_id
+        mode: ConversationMode = "stateless" if stateless else turn.mode or self._mode
+        # (the scope's hash is only needed where a turn may be found or remembered by its history)
+        scope = scope_of(client_id, app.id, user, turn.chat_id) if mode == "auto" and not explicit else ""
         plan = await plan_turn(
-            turn.messages,
-            app,
-            mode="stateless" if stateless else turn.mode or self._mode,
-            tracker=self._tracker,
-            scope=scope_of(client_id, app.id, user, turn.chat_id),
-            explicit_conversation=explicit,
+            turn.messages, app, mode=mode, tracker=self._tracker, scope=scope, explicit_conversation=explicit
         )
         try:
             try:
@@ -163,10 +162,7 @@ class Pipeline:
             task_app = await self._registry.resolve(self._task_model)
             if task_app is not None:
                 return task_app
-        app = await self._registry.resolve(model)
-        if app is None:
-            raise model_not_found(model, self._registry.undiscovered)
-        return app
+        return await self._registry.require(model)
 
     async def _run(
         self,

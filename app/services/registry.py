@@ -9,7 +9,7 @@ import msgspec
 from cachetools import TTLCache
 
 from app.config import APP_MODES, AppMode, DifyAppKey
-from app.errors import GatewayError
+from app.errors import GatewayError, model_not_found
 from app.schemas.openai import Model
 from app.services import metrics
 from app.services.dify import DifyClient
@@ -246,6 +246,13 @@ class ModelRegistry:
         else:
             self._refresh_soon()
         return sorted(self._apps.values(), key=lambda app: app.position)
+
+    async def require(self, model_id: str) -> DifyApp:
+        """The app serving `model_id`, or the right error: 404 `model_not_found`, or 502 while apps are undiscovered."""
+        app = await self.resolve(model_id)
+        if app is None:
+            raise model_not_found(model_id, self.undiscovered)
+        return app
 
     async def resolve(self, model_id: str) -> DifyApp | None:
         app = self._apps.get(model_id)

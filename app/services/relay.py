@@ -109,9 +109,9 @@ class EventRelay:
                 await self._finished()
             yield self._head
             batches = self._batches
+            self._task = asyncio.current_task()
             while self._ending is None:
                 self._reading = True  # end() interrupts only this read, never a write or the cleanup
-                self._task = asyncio.current_task()
                 try:
                     batch = await anext(batches)
                 except StopAsyncIteration:

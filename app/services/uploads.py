@@ -66,7 +66,7 @@ class Uploads:
             message = f"{sent.where}: Dify refused the file `{sent.filename}`: {exc.message}"
             if exc.code == "file_too_large":
                 raise PayloadTooLargeError(message, param=sent.where, code="file_too_large") from exc
-            code = exc.code if exc.code in ("unsupported_file_type", "file_too_large") else "invalid_file"
+            code = exc.code if exc.code == "unsupported_file_type" else "invalid_file"
             raise InvalidRequestError(message, param=sent.where, code=code) from exc
         await self._remember(key, upload_id)
         return upload_id

@@ -2,7 +2,6 @@
 
 from app.services.openai.chat import (
     ChatChunks,
-    ChunkEncoder,
     chat_completion,
     chat_encoder,
     chat_turn,
@@ -14,7 +13,6 @@ __all__ = [
     "PING_COMMENT",
     "REPLACED_NOTICE",
     "ChatChunks",
-    "ChunkEncoder",
     "chat_completion",
     "chat_encoder",
     "chat_turn",

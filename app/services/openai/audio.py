@@ -7,11 +7,11 @@ from typing import Final
 
 import httpx
 
-from app.errors import GatewayError, InvalidRequestError, PayloadTooLargeError, model_not_found
+from app.errors import GatewayError, InvalidRequestError, PayloadTooLargeError
 from app.schemas.openai.audio import SpeechRequest, TranscriptionForm
 from app.services.dify import DifyClient
 from app.services.pipeline import dify_user
-from app.services.registry import DifyApp, ModelRegistry
+from app.services.registry import ModelRegistry
 
 TEXT_FORMATS: Final = ("json", "text")  # Dify answers text alone: no segments, timings or subtitles to give
 
@@ -32,12 +32,6 @@ class Audio:
         self._raw_user = raw_user
         self._voice = voice  # SPEECH_VOICE=client: the client's voice is sent to Dify
 
-    async def _app(self, model: str) -> DifyApp:
-        app = await self._registry.resolve(model)
-        if app is None:
-            raise model_not_found(model, self._registry.undiscovered)
-        return app
-
     async def transcribe(self, form: TranscriptionForm, client_id: str, user: str | None) -> str:
         if form.stream:
             raise InvalidRequestError(
@@ -50,7 +44,7 @@ class Audio:
                 param="response_format",
                 code="invalid_value",
             )
-        app = await self._app(form.model)
+        app = await self._registry.require(form.model)
         data = await form.file.read()
         if not data:
             raise InvalidRequestError("The audio file is empty", param="file", code="invalid_file")
@@ -69,7 +63,7 @@ class Audio:
             raise InvalidRequestError(
                 "stream_format `sse` is not supported: the audio is streamed as bytes", param="stream_format"
             )
-        app = await self._app(request.model)
+        app = await self._registry.require(request.model)
         voice = request.voice if self._voice and isinstance(request.voice, str) else None
         return await self._dify.text_to_audio(
             app.key, dify_user(request.user or user, client_id, raw=self._raw_user), request.input, voice

@@ -12,7 +12,7 @@ from typing import Final
 import msgspec
 
 from app.errors import InvalidRequestError
-from app.schemas.openai import ChatMessage, CompletionChoice, CompletionRequest, TextCompletion, Usage
+from app.schemas.openai import ChatMessage, CompletionChoice, CompletionRequest, TextCompletion
 from app.services.answer import (
     Answer,
     AnswerEvent,
@@ -143,9 +143,5 @@ def text_completion(answer: Answer, request: CompletionRequest) -> TextCompletio
         created=answer.created,
         model=request.model,
         choices=[CompletionChoice(text=text, finish_reason=answer.reason)],
-        usage=Usage(
-            prompt_tokens=answer.usage.prompt_tokens,
-            completion_tokens=answer.usage.completion_tokens,
-            total_tokens=answer.usage.total_tokens,
-        ),
+        usage=answer.usage,
     )

@@ -135,19 +135,19 @@ class Pipeline:
         plan = await plan_turn(
             turn.messages, app, mode=mode, tracker=self._tracker, scope=scope, explicit_conversation=explicit
         )
+        run = functools.partial(self._run, app, turn, user, wanted=wanted, encoder=encoder, finished=finished)
         try:
             try:
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
+                return await run(plan, files)
             except InvalidRequestError as exc:
                 if not (files and stale_upload(exc) and self._uploads.reused(files)):
                     raise
                 # Dify no longer knows an upload this gateway reused: upload afresh, and run the same turn again
                 files = await self._files(app, user, sent, fresh=True)
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
+                return await run(plan, files)
         except NotFoundError as exc:
             if plan.continued:  # the remembered conversation is gone from Dify: start over, history folded in
-                plan = fold_instead(turn.messages, app, plan)
-                return await self._run(app, turn, user, plan, files, wanted=wanted, encoder=encoder, finished=finished)
+                return await run(fold_instead(turn.messages, app, plan), files)
             if explicit and exc.code == "conversation_not_found":
                 raise NotFoundError(
                     f"Dify has no conversation `{explicit}` for this app and user.",

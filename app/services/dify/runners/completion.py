@@ -23,9 +23,8 @@ class CompletionRunner(DifyRunner):
         return await self._start(
             app,
             run,
-            ChatInterpreter(
-                files_origin=self._dify.files_origin
-            ),  # the same message events as a chat, without a conversation
+            # the same message events as a chat, without a conversation
+            ChatInterpreter(files_origin=self._dify.files_origin),
             request,
             stream=stream,
             path=_PATH,

@@ -37,7 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     server_host: str = "127.0.0.1"
     server_port: int = 8000
     dify_http2: bool = False
-    dify_transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    dify_transport: Literal["httptools", "aiohttp", "httpx"] = "httptools"
     dify_max_connections: int = 1024
     dify_keepalive: float = 30.0
     max_request_body: int = 20 * 1024 * 1024
@@ -190,7 +190,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
-_transport = _choice("aiohttp", "httpx")
+_transport = _choice("httptools", "aiohttp", "httpx")
 
 
 def _redis_url(raw: str) -> str:

@@ -375,7 +375,7 @@ def compare_transport(up: int, transport: str, duration: int) -> tuple[dict[str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--transport", default="aiohttp", help="DIFY_TRANSPORT for the main run")
+    parser.add_argument("--transport", default="httptools", help="DIFY_TRANSPORT for the main run")
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
     parser.add_argument("--quick", action="store_true", help="non-streaming c=32 and streaming only")
     parser.add_argument("--transports", default="", help="comma-separated transports to compare (c=32 cases)")

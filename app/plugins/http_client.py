@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPlugin
 
 from app.config import Settings
+from app.plugins.pool import HttptoolsTransport
 from app.plugins.transports import AiohttpTransport
 
 
@@ -19,7 +20,11 @@ def build_timeout(settings: Settings) -> httpx.Timeout:
 
 
 def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    """DIFY_TRANSPORT picks the connection pool; HTTP/2 needs httpx's own (aiohttp speaks HTTP/1.1 only)."""
+    """DIFY_TRANSPORT picks the connection pool; HTTP/2 needs httpx's own (the others speak HTTP/1.1 only)."""
+    if settings.dify_transport == "httptools" and not settings.dify_http2:
+        return HttptoolsTransport(
+            max_connections=settings.dify_max_connections, keepalive_expiry=settings.dify_keepalive
+        )
     if settings.dify_transport == "aiohttp" and not settings.dify_http2:
         return AiohttpTransport(max_connections=settings.dify_max_connections, keepalive_expiry=settings.dify_keepalive)
     limits = httpx.Limits(

@@ -60,7 +60,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         client_timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout.get("pool"), sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
         )
-        content = request.content  # the gateway always sends bodies it has built in memory
+        content = await request.aread()  # the gateway always sends bodies it has built in memory
         raw_url = str(request.url)
         url = self._urls.get(raw_url)
         if url is None:

@@ -34,6 +34,7 @@ class _Connection(asyncio.Protocol):
         "_chunks",
         "_complete",
         "_error",
+        "_head_only",
         "_headers",
         "_idle",
         "_lost",
@@ -62,6 +63,7 @@ class _Connection(asyncio.Protocol):
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.reusable = False
+        self._head_only = False  # the answer to a HEAD request: headers, and no body whatever they announce
         self._idle = True  # between requests: anything the server sends now is not an answer
         self.idle_since = 0.0
 
@@ -78,8 +80,8 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(httpx.RemoteProtocolError("Dify switched protocols"))
-        except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"Dify sent malformed HTTP ({exc})"))
+        except httptools.HttpParserError as exc:  # (after a complete answer: the answer stands, the connection goes)
+            self._fail(httpx.RemoteProtocolError(f"Dify sent malformed HTTP ({exc})"), quiet=self._complete)
 
     def eof_received(self) -> bool | None:
         return None  # (the transport closes itself; connection_lost tells what was missing)
@@ -88,10 +90,10 @@ class _Connection(asyncio.Protocol):
         self._lost = True
         self.reusable = False
         if self._error is None and not self._complete:
-            if self._status and not self._framed():
-                self._complete = True  # a body delimited by the end of the connection
-            elif exc is not None:
+            if exc is not None:  # a reset or a TLS failure: never the end of a body
                 self._error = httpx.ReadError(str(exc) or type(exc).__name__)
+            elif self._status and not self._framed():
+                self._complete = True  # a body delimited by the (clean) end of the connection
             elif self._status:
                 self._error = httpx.RemoteProtocolError("peer closed connection without sending complete message body")
             else:
@@ -106,6 +108,10 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # bytes of another message after the answer: the connection is never reused
+            self._fail(httpx.RemoteProtocolError("Dify sent more than one answer"), quiet=True)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
@@ -118,6 +124,9 @@ class _Connection(asyncio.Protocol):
             self._headers = []
             return
         self._status = status
+        if self._head_only:  # (llhttp cannot know a body announced to a HEAD request never comes)
+            self._complete = True
+            self.reusable = False
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -174,7 +183,8 @@ class _Connection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, *, head_only: bool = False) -> None:
+        self._head_only = head_only
         self._headers = []
         self._status = 0
         self._chunks = []
@@ -277,6 +287,7 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
         self._idle: dict[_Origin, deque[_Connection]] = {}
         self._open = 0  # connections open or being opened
         self._waiting: deque[asyncio.Future[None]] = deque()  # requests waiting for a free connection slot
+        self._woken = 0  # waiters woken and not yet run: what freed up is theirs
         self._closed = False
 
     def _tls(self) -> ssl.SSLContext:
@@ -291,7 +302,7 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
         connection = await self._acquire(origin, timeout.get("pool"), timeout.get("connect"))
         read_timeout = timeout.get("read")
         try:
-            connection.send(_serialize(request))
+            connection.send(_serialize(request), head_only=request.method == "HEAD")
             status, headers = await connection.head(read_timeout)
         except BaseException:
             self._discard(connection)
@@ -306,13 +317,16 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
 
     async def _acquire(self, origin: _Origin, pool_timeout: float | None, connect_timeout: float | None) -> _Connection:
         deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
+        queued = False
         while True:
-            connection = self._reuse(origin)
-            if connection is not None:
-                return connection
-            if self._open < self._max_connections or self._close_an_idle():  # (another origin's idle one)
-                break
-            await self._wait_for_slot(deadline)
+            if queued or not (self._woken or any(not waiter.done() for waiter in self._waiting)):
+                connection = self._reuse(origin)
+                if connection is not None:
+                    return connection
+                if self._open < self._max_connections or self._close_an_idle():  # (another origin's idle one)
+                    break
+            await self._wait_for_slot(deadline, front=queued)  # behind those already waiting; back in front
+            queued = True
         self._open += 1
         try:
             return await self._connect(origin, connect_timeout)
@@ -334,15 +348,20 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
             self._discard(connection)
         return None
 
-    async def _wait_for_slot(self, deadline: float | None) -> None:
+    async def _wait_for_slot(self, deadline: float | None, *, front: bool = False) -> None:
         """Until a connection is closed or goes back to the pool."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)  # (a waiter given up on stays in line, done, and is skipped)
+        if front:
+            self._waiting.appendleft(waiter)
+        else:
+            self._waiting.append(waiter)  # (a waiter given up on stays in line, done, and is skipped)
         try:
             async with asyncio.timeout_at(None if deadline is None else _loop_time(deadline)):
                 await waiter
+            self._woken -= 1
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
+                self._woken -= 1
                 self._wake_one()  # woken as it gave up: the next in line gets the wake-up
             waiter.cancel()
             if isinstance(exc, TimeoutError):
@@ -390,6 +409,7 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
             waiter = self._waiting.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+                self._woken += 1
                 return
 
     def _expire_idle(self, idle: deque[_Connection], now: float) -> None:

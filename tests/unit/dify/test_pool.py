@@ -4,6 +4,7 @@ keep-alive reuse, the connection limit, timeouts, backpressure, TLS, and every f
 import asyncio
 import socket
 import ssl
+import struct
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -419,6 +420,76 @@ async def test_a_header_value_with_a_line_break_is_refused_before_anything_is_se
         await transport.aclose()
 
 
+async def test_a_close_delimited_body_cut_by_a_reset_is_an_error_not_a_short_answer() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst half")
+        await writer.drain()
+        await asyncio.sleep(0.1)  # the client has read the first half
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST: the connection broke, the body did not end
+
+    async with serving(script) as server:
+        transport = HttptoolsTransport(max_connections=1)
+        response = await transport.handle_async_request(request(server.port))
+        with pytest.raises(httpx.ReadError):
+            await read(response)
+        await transport.aclose()
+
+
+async def test_a_waiter_is_not_overtaken_forever_by_later_requests() -> None:
+    async with answering(keep_answering()) as server:
+        transport = HttptoolsTransport(max_connections=1)
+        served = 0
+
+        async def busy() -> None:  # one caller sending request after request on the only connection
+            nonlocal served
+            while True:
+                await read(await transport.handle_async_request(request(server.port)))
+                served += 1
+
+        hog = asyncio.create_task(busy())
+        await asyncio.sleep(0.05)
+        try:
+            response = await transport.handle_async_request(request(server.port, pool=1))
+            assert await read(response) == b'{"ok":true}'
+            assert served > 0  # the other caller was being served all along
+        finally:
+            hog.cancel()
+            await asyncio.gather(hog, return_exceptions=True)
+            await transport.aclose()
+
+
+async def test_bytes_after_an_answer_in_the_same_read_never_reach_the_next_request() -> None:
+    answers = iter([OK + b"HTTP/1.1 503 Service Unavailable\r\nX-Stale: ", OK])
+
+    def make(server: Server) -> Script:
+        async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await server.read_request(reader)
+                writer.write(next(answers))
+                await writer.drain()
+
+        return script
+
+    async with answering(make) as server:
+        transport = HttptoolsTransport(max_connections=4)
+        assert await read(await transport.handle_async_request(request(server.port))) == b'{"ok":true}'
+        response = await transport.handle_async_request(request(server.port))
+        assert response.status_code == 200  # fails: 503, the stale bytes' status, over the next answer's body
+        assert await read(response) == b'{"ok":true}'
+        await transport.aclose()
+
+
+async def test_junk_after_a_complete_answer_in_the_same_read_does_not_fail_the_answer() -> None:
+    async with answering(keep_answering(OK + b"junk")) as server:
+        transport = HttptoolsTransport(max_connections=4)
+        assert await read(await transport.handle_async_request(request(server.port))) == b'{"ok":true}'
+        assert transport._open == 0
+        await transport.aclose()
+
+
 def _certificate(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
@@ -457,3 +528,16 @@ async def test_the_httpx_client_api_works_over_it() -> None:
             response = await client.post(f"http://127.0.0.1:{server.port}/v1/x", json={"a": 1})
             assert response.json() == {"ok": True}
         assert server.requests[0][1] == b'{"a":1}'
+
+
+async def test_the_answer_to_a_head_request_ends_with_its_headers() -> None:
+    async with answering(keep_answering(OK.removesuffix(b'{"ok":true}'))) as server:
+        transport = HttptoolsTransport(max_connections=1)
+        url = f"http://127.0.0.1:{server.port}/v1/info"
+        response = await transport.handle_async_request(
+            httpx.Request("HEAD", url, extensions={"timeout": httpx.Timeout(5).as_dict()})
+        )
+        assert response.headers["content-length"] == "11"
+        assert await read(response) == b""
+        assert transport._open == 0  # (not kept: the parser still waits for the announced body)
+        await transport.aclose()

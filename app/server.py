@@ -7,6 +7,7 @@ its head or body, and starts the stream drain at shutdown. `serve()` is the one 
 """
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -44,12 +45,25 @@ class ClientLimits(msgspec.Struct, frozen=True, kw_only=True):
 DEFAULT_LIMITS = ClientLimits.from_settings(Settings())
 
 
+GC_THRESHOLD = (10_000, 10, 10)  # gen0 collections after 10,000 allocations, not 700
+
+
 class ServerConfig(uvicorn.Config):
     """uvicorn's Config, carrying the client limits to every connection (and to worker processes)."""
 
     def __init__(self, *args: Any, limits: ClientLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+
+    def load(self) -> None:
+        """Each serving process loads the app here: then the garbage collector is told what stays. The app's own
+        objects (routes, schemas, settings) are frozen out of every collection, and young collections run less
+        often: they were about 7% of a request's CPU (py-spy --native), for a request allocates hundreds of
+        short-lived objects that reference counting frees anyway."""
+        super().load()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLD)
 
 
 class _RefusedError(Exception):

@@ -7,6 +7,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
+from app.controllers.answer import JsonAnswer
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
 from app.guards import ClientKeyMiddleware, client_id_of
@@ -64,4 +65,4 @@ class ChatController(Controller):
         if outcome.relay is not None:
             return EventStream(outcome.relay, headers=SSE_HEADERS | headers)
         assert outcome.answer is not None  # noqa: S101  # (not streamed: a whole answer)
-        return Response(chat_completion(outcome.answer, data.model), headers=headers)
+        return JsonAnswer(chat_completion(outcome.answer, data.model), headers=headers)

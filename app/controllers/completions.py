@@ -6,6 +6,7 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 
+from app.controllers.answer import JsonAnswer
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
 from app.guards import ClientKeyMiddleware, client_id_of
@@ -47,4 +48,4 @@ class CompletionsController(Controller):
         if outcome.relay is not None:
             return EventStream(outcome.relay, headers=SSE_HEADERS)
         assert outcome.answer is not None  # noqa: S101  # (not streamed: a whole answer)
-        return Response(text_completion(outcome.answer, data))
+        return JsonAnswer(text_completion(outcome.answer, data))

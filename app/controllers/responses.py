@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
+from app.controllers.answer import JsonAnswer
 from app.controllers.openapi import ERROR_RESPONSES, operation_id
 from app.controllers.sse import SSE_HEADERS, EventStream
 from app.errors import InvalidRequestError, NotFoundError
@@ -91,7 +92,7 @@ class ResponsesController(Controller):
         assert outcome.answer is not None  # noqa: S101  # (not streamed: a whole answer)
         response = response_object(outcome.answer, data)
         await kept(response, outcome.conversation_id)
-        return Response(response)
+        return JsonAnswer(response)
 
     @get(
         ["/v1/responses/{response_id:str}", "/responses/{response_id:str}"],

@@ -29,6 +29,13 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[bytes]:
         buffer = self._buffer + chunk if self._buffer else chunk
         events: list[bytes]
+        if not self._has_field:
+            events_only = _data_events(buffer)
+            if events_only is not None:  # the usual read: nothing but one-line `data:` events (and a tail)
+                events, self._buffer = events_only
+                if len(self._buffer) > MAX_EVENT_BYTES:
+                    raise EventTooLargeError(f"an event grew past {MAX_EVENT_BYTES} bytes without ending")
+                return events
         if self._has_field or b"\r" in buffer:
             lines = buffer.split(b"\n")
             self._buffer = lines.pop()
@@ -79,6 +86,23 @@ class SSEParser:
             self._has_field = True
         elif not line.startswith(b":"):
             self._has_field = True  # `event:`, `id:`, `retry:`: an event without data is a keep-alive
+
+
+def _data_events(buffer: bytes) -> tuple[list[bytes], bytes] | None:
+    """The payloads of `buffer`'s complete events, and its tail, when every complete event is one `data: ` line
+    (what Dify sends but for its pings); None for anything else, which the line parser reads. Split at each blank
+    line followed by `data: `, the read is made of such events only if it starts with `data: ` and no piece holds
+    another newline."""
+    end = buffer.rfind(b"\n\n")
+    if end < 0:
+        return ([], buffer) if b"\r" not in buffer and not buffer.startswith(b"\n") else None
+    # (up to `end`, without the last event's blank line; a `\r` in the tail is looked at with the next read)
+    if not buffer.startswith(b"data: ") or buffer.find(b"\r", 0, end) >= 0:
+        return None
+    payloads = buffer[6:end].split(b"\n\ndata: ")
+    if b"\n" in b"".join(payloads):  # (joined, one scan: bytes.count is several times slower)
+        return None  # a multi-line event, a ping or a comment among them
+    return payloads, buffer[end + 2 :]
 
 
 async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[bytes]]:

@@ -1,6 +1,7 @@
 """SSEParser / iter_sse_batches against the recorded Dify byte streams, cut into network chunks at every offset."""
 
 import json
+import random
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
@@ -245,3 +246,52 @@ def test_events_under_the_limit_are_unaffected(monkeypatch: pytest.MonkeyPatch) 
     parser = SSEParser()
     events = [event for _ in range(100) for event in parser.feed(b"data: " + b"x" * 3000 + b"\n\n")]
     assert len(events) == 100
+
+
+# --- the read of one-line data events (the shape of nearly every read) --------------------------------
+
+_SHAPES = [
+    b'data: {"answer": "plain"}\n\n',
+    b'data: {"answer": "text that says data: inside"}\n\n',
+    b"event: ping\n\n",
+    b"data: first line\ndata: second line\n\n",
+    b": a comment\n\n",
+    b"data:no space\n\n",
+    b"data: \n\n",
+    b"\n",  # an extra blank line between events
+    b'data: {"answer": "\\n\\ndata: escaped, as JSON writes it"}\n\n',
+]
+
+
+def _reference(stream: bytes) -> list[bytes]:
+    """The spec's reading of a whole stream, line by line, independent of the parser under test."""
+    events: list[bytes] = []
+    data: list[bytes] | None = None
+    for line in stream.split(b"\n")[:-1]:
+        if not line:
+            if data is not None:
+                events.append(b"\n".join(data))
+            data = None
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            data = [*(data or []), value[1:] if value.startswith(b" ") else value]
+        elif not line.startswith(b":"):
+            data = data if data is not None else []
+    return events
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_mix_of_events_cut_anywhere_reads_as_the_spec_says(seed: int) -> None:
+
+    rng = random.Random(seed)
+    stream = b"".join(rng.choice(_SHAPES) if rng.random() < 0.3 else _SHAPES[0] for _ in range(60))
+    cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(0, 12)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    assert parse(chunks) == _reference(stream)
+
+
+def test_a_read_of_whole_data_events_is_split_at_once() -> None:
+    parser = SSEParser()
+    read = b'data: {"a": 1}\n\ndata: {"b": "data: 2"}\n\ndata: {"c"'
+    assert parser.feed(read) == [b'{"a": 1}', b'{"b": "data: 2"}']
+    assert parser.feed(b": 3}\n\n") == [b'{"c": 3}']

@@ -147,25 +147,38 @@ class ThinkSplitter:
     def feed(self, batch: list[AnswerEvent]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
         inline = self._mode == "inline"
+        plain = self._plain(inline)
         for event in batch:
-            if isinstance(event, ToolUse | Progress):
-                shown = self._step(event)
-                if not isinstance(shown, ReasoningDelta):
-                    if shown is not None:
-                        out.append(shown)
-                    continue
-                event = shown  # noqa: PLW2901  # shown as reasoning, in any REASONING_MODE
-            if isinstance(event, ReasoningDelta):
-                self._reason(event, out, inline)
+            if plain and type(event) is TextDelta and "<" not in event.text:
+                self._answered = True
+                out.append(event)  # the usual case: plain content, outside any block, passed through as it is
                 continue
-            if self._inline_open and isinstance(event, TextDelta | FileOut | Replaced | Finished | Failed):
-                out.append(TextDelta(THINK_CLOSE + "\n"))
-                self._inline_open = False
-            if isinstance(event, TextDelta):
-                self._content(event, out, inline)
-                continue
-            if isinstance(event, Finished | Failed) and self._buffer:
-                self._emit(self._buffer, self._close is not None, out)  # an unfinished tag was content
-                self._buffer = ""
-            out.append(event)
+            self._one(event, out, inline)
+            plain = self._plain(inline)
         return out
+
+    def _plain(self, inline: bool) -> bool:
+        """Outside any block, nothing held back: a text without `<` is content as it is."""
+        return not (inline or self._inline_open or self._buffer or self._trim or self._close is not None)
+
+    def _one(self, event: AnswerEvent, out: list[AnswerEvent], inline: bool) -> None:
+        if isinstance(event, ToolUse | Progress):
+            shown = self._step(event)
+            if not isinstance(shown, ReasoningDelta):
+                if shown is not None:
+                    out.append(shown)
+                return
+            event = shown  # shown as reasoning, in any REASONING_MODE
+        if isinstance(event, ReasoningDelta):
+            self._reason(event, out, inline)
+            return
+        if self._inline_open and isinstance(event, TextDelta | FileOut | Replaced | Finished | Failed):
+            out.append(TextDelta(THINK_CLOSE + "\n"))
+            self._inline_open = False
+        if isinstance(event, TextDelta):
+            self._content(event, out, inline)
+            return
+        if isinstance(event, Finished | Failed) and self._buffer:
+            self._emit(self._buffer, self._close is not None, out)  # an unfinished tag was content
+            self._buffer = ""
+        out.append(event)

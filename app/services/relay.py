@@ -144,7 +144,7 @@ class EventRelay:
 
 def _note_finished(batch: list[AnswerEvent]) -> None:
     noted = access.current.get()
-    finished = next((e for e in batch if isinstance(e, Finished)), None)
+    finished = next((e for e in reversed(batch) if isinstance(e, Finished)), None)  # (at the end, if there)
     if noted is not None and finished is not None:
         noted.prompt_tokens, noted.completion_tokens = finished.usage.prompt_tokens, finished.usage.completion_tokens
 

@@ -201,10 +201,17 @@ class ChatInterpreter(_Interpreter):
             )
 
     def _apply(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
+        if type(event) is MessageEvent and self._named and self._agent_text is None:  # (nearly every event)
+            if event.answer:
+                out.append(TextDelta(event.answer))
+            return
         if not self._named and event.message_id:
             self._name(event, out)
             if self.over:
                 return
+        self._dispatch(event, out)
+
+    def _dispatch(self, event: BaseEvent, out: list[AnswerEvent]) -> None:
         if isinstance(event, AgentMessageEvent):
             self._agent_delta(event.answer, out)
         elif isinstance(event, MessageEvent):

@@ -37,6 +37,7 @@ class _Connection(asyncio.Protocol):
         "_head_only",
         "_headers",
         "_idle",
+        "_loop",
         "_lost",
         "_parser",
         "_paused",
@@ -51,6 +52,8 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, origin: _Origin) -> None:
         self.origin = origin
+        # (made inside create_connection; asked once: get_running_loop() checks the process id, a syscall, each time)
+        self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._headers: list[tuple[bytes, bytes]] = []
@@ -171,7 +174,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def _wait(self, read_timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         waiter = self._waiter = loop.create_future()
         timer = loop.call_later(read_timeout, _expire, waiter) if read_timeout is not None else None
         try:

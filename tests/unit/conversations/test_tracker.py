@@ -224,6 +224,37 @@ async def test_memory_store_keeps_recently_read_entries_when_evicting() -> None:
     assert await store.get_many(["a", "b", "c"]) == ["1", None, "3"]
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.anyio
+async def test_memory_store_never_returns_an_expired_entry_whatever_was_read_since() -> None:
+    clock = _Clock()
+    store = MemoryStore(ttl=10, max_entries=100, clock=clock)
+    await store.set_many({"a": "1", "b": "2"})
+    clock.now += 6
+    assert await store.get_many(["a"]) == ["1"]  # read: now the most recently used, still written at 1000
+    await store.set_many({"c": "3"})
+    clock.now += 5  # a and b past their ten seconds, c not
+    assert await store.get_many(["a", "b", "c"]) == [None, None, "3"]
+    assert await store.compare_and_set("a", "1", "x") is False  # (gone: nothing to compare with)
+
+
+@pytest.mark.anyio
+async def test_memory_store_drops_expired_entries_as_it_writes() -> None:
+    clock = _Clock()
+    store = MemoryStore(ttl=10, max_entries=1000, clock=clock)
+    await store.set_many({f"k{i}": "v" for i in range(50)})
+    clock.now += 11
+    await store.set_many({"fresh": "v"})
+    assert len(store) == 1  # the fifty expired ones, never read again, do not stay
+
+
 @pytest.mark.anyio
 async def test_memory_store_close_forgets_everything() -> None:
     store = MemoryStore(ttl=60, max_entries=10)
@@ -522,7 +553,7 @@ async def test_a_turn_remembers_every_tail_up_to_the_window_and_the_whole() -> N
     store = MemoryStore(ttl=60, max_entries=1000)
     tracker = ConversationTracker(store)
     await tracker.remember(SCOPE, _chat(9)[:-1], "answer 9", "conv-1", 9)  # 18 messages
-    assert len(store._cache) == 8 + 1 + 1  # tails of 1..8, the whole, the head
+    assert len(store) == 8 + 1 + 1  # tails of 1..8, the whole, the head
 
 
 @pytest.mark.anyio

@@ -52,6 +52,19 @@ DIRECT_STREAM = json.dumps(
 DIRECT_SLOW = json.dumps({"inputs": {}, "query": "slow please", "user": "bench", "response_mode": "streaming"})
 
 
+def _pinning() -> tuple[str, set[int]] | None:
+    """With 4 cores or more, the gateway gets cores 0 and 1 and everything else (this driver, wrk, the upstream
+    double) the rest, so two workers can use two whole cores; on fewer cores nothing is pinned, and the load
+    shares the gateway's cores (the report says which)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 4 or shutil.which("taskset") is None:
+        return None
+    return f"{cpus[0]},{cpus[1]}", set(cpus[2:])
+
+
+PINNED = _pinning()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -157,7 +170,10 @@ def gateway(
     # started as `python -m app` starts it in production (app.server: the bounded protocol, uvloop)
     env |= {"SERVER_HOST": HOST, "SERVER_PORT": str(port), "WEB_CONCURRENCY": str(workers)}
     env |= extra or {}
-    with tempfile.TemporaryDirectory() as empty, launch([sys.executable, "-m", "app"], env, cwd=empty) as process:
+    command = [sys.executable, "-m", "app"]
+    if PINNED is not None:  # the gateway on cores of its own; the load and the upstream on the others
+        command = ["taskset", "-c", PINNED[0], *command]
+    with tempfile.TemporaryDirectory() as empty, launch(command, env, cwd=empty) as process:
         wait_for(f"http://{HOST}:{port}/v1/models", {"Authorization": f"Bearer {CLIENT_KEY}"}, b'"bench"')
         yield port, process.pid
 
@@ -215,6 +231,12 @@ def cpu_seconds(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU of a process and its children (uvicorn's workers under its supervisor)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 def non_streaming(
@@ -349,6 +371,10 @@ def table(results: dict[str, Any]) -> str:
             f"| non-streaming c=32, 1 -> 2 workers: req/s | {case['one_worker_rps']:.0f} -> {case['two_workers_rps']:.0f} "
             f"| {case['direct_rps']:.0f} | {case['ratio_two_workers']:.1%} (x{case['speedup']:.2f}) |"
         )
+        rows.append(
+            f"| 2 workers: cores they got; CPU s per 10,000 requests | {case['two_workers_cores']:.2f}; "
+            f"{case['two_workers_cpu_s_per_10k']:.2f} | | |"
+        )
     for name, case in results.get("features", {}).items():
         g, d = case["gateway"], case["direct"]
         rows.append(
@@ -383,6 +409,9 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     results: dict[str, Any] = {"transport": args.transport, "duration_s": args.duration, "cpus": os.cpu_count()}
+    results["gateway_pinned_to"] = PINNED[0] if PINNED is not None else None
+    if PINNED is not None:
+        os.sched_setaffinity(0, PINNED[1])  # this driver and what it starts (wrk, the upstream) off those cores
     with upstream() as up:
         with gateway(up, args.transport) as (gw, pid):
             levels = [32] if args.quick else [1, 32, 256]
@@ -394,10 +423,12 @@ def main() -> None:
             if not args.quick:
                 results["open_streams"] = open_streams(gw, pid, up, 1000)
         if not args.quick:
-            with gateway(up, args.transport, workers=2) as (gw2, _):
+            with gateway(up, args.transport, workers=2) as (gw2, pid2):
+                before, started = tree_cpu_seconds(pid2), time.monotonic()
                 two = wrk(
                     f"http://{HOST}:{gw2}/v1/chat/completions", GATEWAY_CHAT, _gateway_headers(), 32, args.duration
                 )
+                used, elapsed = tree_cpu_seconds(pid2) - before, time.monotonic() - started
             one = results["non_streaming"]["32"]
             results["scaling"] = {
                 "one_worker_rps": one["gateway"]["rps"],
@@ -406,6 +437,10 @@ def main() -> None:
                 "ratio_two_workers": two["rps"] / one["direct"]["rps"],
                 "speedup": two["rps"] / one["gateway"]["rps"],
                 "errors": two["errors"],
+                # what the workers got of the two cores (the load generator and the upstream take the rest), and
+                # what a request cost them: the same as one worker's means the gateway scales with its cores
+                "two_workers_cores": used / elapsed,
+                "two_workers_cpu_s_per_10k": used / two["requests"] * 10_000 if two["requests"] else 0.0,
             }
         # what the operations features cost: metrics on, and an access line per request written (LOG_LEVEL=INFO)
         features: dict[str, Any] = {}
@@ -430,6 +465,12 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    pinned = results["gateway_pinned_to"]
+    print(
+        f"\ngateway pinned to cores {pinned}"
+        if pinned
+        else "\nnothing pinned (fewer than 4 cores): the load shares them"
+    )
     print(f"\nwritten to {RESULTS / 'latest.json'}")
 
 

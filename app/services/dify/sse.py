@@ -93,11 +93,12 @@ def _data_events(buffer: bytes) -> tuple[list[bytes], bytes] | None:
     (what Dify sends but for its pings); None for anything else, which the line parser reads. Split at each blank
     line followed by `data: `, the read is made of such events only if it starts with `data: ` and no piece holds
     another newline."""
+    if b"\r" in buffer:
+        return None  # CRLF or CR anywhere, the tail included: the line parser reads the whole read
     end = buffer.rfind(b"\n\n")
     if end < 0:
-        return ([], buffer) if b"\r" not in buffer and not buffer.startswith(b"\n") else None
-    # (up to `end`, without the last event's blank line; a `\r` in the tail is looked at with the next read)
-    if not buffer.startswith(b"data: ") or buffer.find(b"\r", 0, end) >= 0:
+        return None if buffer.startswith(b"\n") else ([], buffer)
+    if not buffer.startswith(b"data: "):
         return None
     payloads = buffer[6:end].split(b"\n\ndata: ")
     if b"\n" in b"".join(payloads):  # (joined, one scan: bytes.count is several times slower)

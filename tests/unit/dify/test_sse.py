@@ -295,3 +295,17 @@ def test_a_read_of_whole_data_events_is_split_at_once() -> None:
     read = b'data: {"a": 1}\n\ndata: {"b": "data: 2"}\n\ndata: {"c"'
     assert parser.feed(read) == [b'{"a": 1}', b'{"b": "data: 2"}']
     assert parser.feed(b": 3}\n\n") == [b'{"c": 3}']
+
+
+def test_a_crlf_event_after_an_lf_event_in_the_same_read_is_delivered_with_it() -> None:
+    assert SSEParser().feed(b"data: a\n\ndata: b\r\n\r\n") == [b"a", b"b"]
+
+
+def test_a_ping_after_an_lf_event_in_the_same_read_is_delivered_with_it() -> None:
+    assert SSEParser().feed(b"data: a\n\nevent: ping\r\n\r\n") == [b"a", PING]
+
+
+def test_an_unterminated_field_line_at_the_end_of_input_is_not_a_ping() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\nid: 1\r\n") == [b"a"]
+    assert parser.close() == []

@@ -8,6 +8,7 @@ otherwise continue a conversation whose memory holds answers the client no longe
 that send a window of the chat (NextChat's last 4 messages, Cherry Studio's 5, LibreChat's trimmed history) match.
 """
 
+import functools
 import hashlib
 import logging
 import time
@@ -40,6 +41,7 @@ def _digest(*parts: str) -> str:
 AMBIGUOUS = "*"  # a history two conversations claim: it continues neither
 
 
+@functools.lru_cache(maxsize=4096)  # (a user's requests come with the same four strings: one digest fewer each)
 def scope_of(client_id: str, model: str, user: str, chat: str | None = None) -> str:
     """Client key, model and `user` (and the client's chat id, when it sends one): one user can never continue
     another's conversation, and two chats of one user never share one."""
@@ -69,8 +71,20 @@ def answer_text(text: str) -> str:
     return "".join(text.split())
 
 
-def _message_digest(role: str, text: str) -> str:
+_KEPT_TEXT = 2048  # characters: a message's digest is kept (for the next turns, which send it again) up to this
+
+
+def _computed_digest(role: str, text: str) -> str:
     return _digest(role, answer_text(text) if role == "assistant" else text.strip())
+
+
+_kept_digest = functools.lru_cache(maxsize=8192)(_computed_digest)
+
+
+def _message_digest(role: str, text: str) -> str:
+    """Every turn of a chat sends its history again, and each is looked up and remembered: the digests of short
+    messages are kept rather than computed again (a long one is not kept, nor its text held on to)."""
+    return (_computed_digest if len(text) > _KEPT_TEXT else _kept_digest)(role, text)
 
 
 class _Transcript:

@@ -13,6 +13,7 @@ from app.services.conversations import (
     StoreUnavailableError,
     history_hash,
     scope_of,
+    tracker,
 )
 from tests.clients import nextchat_render
 from tests.unit.messages import SCOPE, FailingStore, assistant, developer, system, user
@@ -634,3 +635,15 @@ def test_a_tools_narrative_is_one_paragraph() -> None:
 
     line = narrative(ToolUse(id="t", name="tides", arguments="{}", result="overview\n\n\nThe moon pulls"))
     assert line == "Used `tides` with {}: overview\nThe moon pulls\n"
+
+
+def test_message_digests_are_kept_for_short_texts_only_and_equal_either_way() -> None:
+    short, long = "a short question", "x" * (tracker._KEPT_TEXT + 1)
+    kept = tracker._kept_digest.cache_info().currsize
+    assert tracker._message_digest("user", long) == tracker._computed_digest("user", long)
+    assert tracker._kept_digest.cache_info().currsize == kept  # a long text is not held on to
+    assert tracker._message_digest("user", short) == tracker._computed_digest("user", short)
+    assert tracker._message_digest("assistant", "> thinking\n\nthe answer") == tracker._computed_digest(
+        "assistant", "> thinking\n\nthe answer"
+    )
+    assert tracker._kept_digest.cache_info().currsize > kept

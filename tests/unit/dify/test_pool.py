@@ -62,6 +62,19 @@ async def serving(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIte
         listener.close()
 
 
+def answer_once(raw: bytes, *, keep_open: float = 0) -> Script:
+    """Read a request's head, write `raw`, keep the connection `keep_open` seconds, close it."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if raw:
+            writer.write(raw)
+            await writer.drain()
+        await asyncio.sleep(keep_open)
+
+    return script
+
+
 def keep_answering(answer: bytes = OK) -> Callable[[Server], Script]:
     def make(server: Server) -> Script:
         async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -157,26 +170,21 @@ async def test_a_chunked_stream_is_delivered_as_it_arrives() -> None:
 
 
 async def test_a_body_delimited_by_the_end_of_the_connection_is_complete_and_the_connection_not_kept() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
-        await writer.drain()
-
-    async with serving(script) as server:
-        transport = HttptoolsTransport(max_connections=4)
-        for _ in range(2):
-            assert await read(await transport.handle_async_request(request(server.port))) == b"all of it"
-        assert server.connections == 2
-        await transport.aclose()
+    async with serving(answer_once(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")) as server:
+        await _answered_twice_on_two_connections(server, b"all of it")
 
 
 async def test_connection_close_after_a_framed_answer_is_honoured() -> None:
     async with answering(keep_answering(OK.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))) as server:
-        transport = HttptoolsTransport(max_connections=4)
-        for _ in range(2):
-            assert await read(await transport.handle_async_request(request(server.port))) == b'{"ok":true}'
-        assert server.connections == 2
-        await transport.aclose()
+        await _answered_twice_on_two_connections(server, b'{"ok":true}')
+
+
+async def _answered_twice_on_two_connections(server: Server, body: bytes) -> None:
+    transport = HttptoolsTransport(max_connections=4)
+    for _ in range(2):
+        assert await read(await transport.handle_async_request(request(server.port))) == body
+    assert server.connections == 2
+    await transport.aclose()
 
 
 async def test_an_idle_connection_the_server_closed_is_not_used_again() -> None:
@@ -206,10 +214,7 @@ async def test_idle_connections_expire_after_the_keepalive() -> None:
 
 
 async def test_a_server_that_hangs_up_without_answering_is_a_remote_protocol_error() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"")) as server:
         transport = HttptoolsTransport(max_connections=4)
         with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
             await transport.handle_async_request(request(server.port))
@@ -218,12 +223,7 @@ async def test_a_server_that_hangs_up_without_answering_is_a_remote_protocol_err
 
 
 async def test_a_body_cut_short_is_a_remote_protocol_error_never_a_short_answer() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-        await writer.drain()
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")) as server:
         transport = HttptoolsTransport(max_connections=4)
         response = await transport.handle_async_request(request(server.port))
         with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
@@ -233,13 +233,7 @@ async def test_a_body_cut_short_is_a_remote_protocol_error_never_a_short_answer(
 
 
 async def test_malformed_http_is_a_remote_protocol_error() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"SMTP ready\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"SMTP ready\r\n\r\n", keep_open=1)) as server:
         transport = HttptoolsTransport(max_connections=4)
         with pytest.raises(httpx.RemoteProtocolError, match="malformed HTTP"):
             await transport.handle_async_request(request(server.port))
@@ -258,11 +252,7 @@ async def test_nobody_listening_is_a_connect_error() -> None:
 
 
 async def test_silence_past_the_read_timeout_is_a_read_timeout() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        await asyncio.sleep(5)
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"", keep_open=5)) as server:
         transport = HttptoolsTransport(max_connections=4)
         with pytest.raises(httpx.ReadTimeout):
             await transport.handle_async_request(request(server.port, read=0.1))
@@ -271,13 +261,9 @@ async def test_silence_past_the_read_timeout_is_a_read_timeout() -> None:
 
 
 async def test_a_stream_that_stops_past_the_read_timeout_is_a_read_timeout() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    async with serving(script) as server:
+    async with serving(
+        answer_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", keep_open=5)
+    ) as server:
         transport = HttptoolsTransport(max_connections=4)
         response = await transport.handle_async_request(request(server.port, read=0.1))
         chunks = aiter(response.stream)  # type: ignore[arg-type]
@@ -332,11 +318,7 @@ async def test_an_answer_left_unread_closes_its_connection_and_frees_its_slot() 
 
 
 async def test_a_cancelled_request_frees_its_slot() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        await asyncio.sleep(5)
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"", keep_open=5)) as server:
         transport = HttptoolsTransport(max_connections=1)
         task = asyncio.create_task(transport.handle_async_request(request(server.port)))
         await asyncio.sleep(0.05)
@@ -351,13 +333,9 @@ async def test_a_slow_reader_pauses_the_socket_and_gets_every_byte(monkeypatch: 
     monkeypatch.setattr(pool, "BUFFER_LIMIT", 64 * 1024)
     payload = bytes(range(256)) * 8192  # 2 MiB
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload)
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with serving(script) as server:
+    async with serving(
+        answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload, keep_open=1)
+    ) as server:
         transport = HttptoolsTransport(max_connections=1)
         response = await transport.handle_async_request(request(server.port))
         body = response.stream
@@ -384,13 +362,7 @@ async def test_a_slow_reader_pauses_the_socket_and_gets_every_byte(monkeypatch: 
 
 
 async def test_an_interim_100_continue_is_skipped() -> None:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with serving(script) as server:
+    async with serving(answer_once(b"HTTP/1.1 100 Continue\r\n\r\n" + OK, keep_open=1)) as server:
         transport = HttptoolsTransport(max_connections=1)
         response = await transport.handle_async_request(request(server.port))
         assert response.status_code == 200

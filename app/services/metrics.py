@@ -8,7 +8,7 @@ The series exist once per process (prometheus_client's registry); `enabled` deci
 """
 
 import os
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
@@ -68,6 +68,19 @@ breaker_open = Gauge(
 )
 
 
+_children: dict[tuple[Any, ...], Any] = {}  # (series, label values) -> its child: labels are bounded, so is this
+
+
+def _child(series: Any, *values: str) -> Any:
+    """A series' child for these label values, looked up once (prometheus_client's labels() validates the values
+    and takes a lock each time)."""
+    key = (series, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = series.labels(*values)
+    return child
+
+
 def endpoint_of(path: str) -> str:
     """A Dify path as a bounded label: task ids and other ids replaced."""
     parts = path.strip("/").split("/")
@@ -79,8 +92,8 @@ def endpoint_of(path: str) -> str:
 def dify_request(app: str, path: str, status: int | str, seconds: float) -> None:
     if state.enabled:
         endpoint = endpoint_of(path)
-        dify_requests.labels(app, endpoint, str(status)).inc()
-        dify_seconds.labels(app, endpoint).observe(seconds)
+        _child(dify_requests, app, endpoint, str(status)).inc()
+        _child(dify_seconds, app, endpoint).observe(seconds)
 
 
 def request_done(access: Access, seconds: float) -> None:
@@ -88,30 +101,30 @@ def request_done(access: Access, seconds: float) -> None:
     if not state.enabled or access.app is None:
         return
     if access.prompt_tokens:
-        tokens.labels(access.app, "prompt").inc(access.prompt_tokens)
+        _child(tokens, access.app, "prompt").inc(access.prompt_tokens)
     if access.completion_tokens:
-        tokens.labels(access.app, "completion").inc(access.completion_tokens)
+        _child(tokens, access.app, "completion").inc(access.completion_tokens)
     if access.stream and access.outcome is not None:
-        streams.labels(access.app, access.outcome).inc()
-        stream_seconds.labels(access.app, access.outcome).observe(seconds)
+        _child(streams, access.app, access.outcome).inc()
+        _child(stream_seconds, access.app, access.outcome).observe(seconds)
         if access.first_byte is not None:
-            stream_first_byte.labels(access.app).observe(access.first_byte)
+            _child(stream_first_byte, access.app).observe(access.first_byte)
 
 
 def discovery(up: int, failing: int) -> None:
     if state.enabled:
-        apps.labels("up").set(up)
-        apps.labels("failing").set(failing)
+        _child(apps, "up").set(up)
+        _child(apps, "failing").set(failing)
 
 
 def lookup(result: str) -> None:
     if state.enabled:
-        store_lookups.labels(result).inc()
+        _child(store_lookups, result).inc()
 
 
 def store_failed(operation: str, *, breaker: bool) -> None:
     if state.enabled:
-        store_errors.labels(operation).inc()
+        _child(store_errors, operation).inc()
         breaker_open.set(1 if breaker else 0)
 
 

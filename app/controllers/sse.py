@@ -1,10 +1,11 @@
 """Litestar's Stream lets the handler's media type (JSON, from the return annotation) override its own; an SSE
 stream must always be served as `text/event-stream`. It is also relayed by `_RelayResponse`, below."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from anyio import CancelScope, create_task_group
+from anyio import CancelScope
 from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
@@ -20,7 +21,9 @@ class _RelayResponse(ASGIStreamingResponse):
     already done; under load, when Dify's next event is read in the same loop cycle each time, the relay runs on
     to Dify's end and the stream's cleanup finds the task over: no stop. And a cancellation landing in `send`
     leaves the stream's generator at its `yield`, closed whenever it is collected. Here the relay stops at the
-    next chunk once the client is gone, and the stream is closed (its cleanup run) before the response returns."""
+    next chunk once the client is gone, and the stream is closed (its cleanup run) before the response returns.
+    The relay and the watch for the disconnect are two asyncio tasks, not an anyio task group, whose cancel scopes
+    cost about 5% of a fast stream's CPU."""
 
     __slots__ = ()
 
@@ -36,15 +39,30 @@ class _RelayResponse(ASGIStreamingResponse):
                 await send({"type": "http.response.body", "body": body, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+        async def disconnected() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True  # at once: the relay may run on in this very loop cycle (Dify's next events already read)
+
+        relaying = asyncio.ensure_future(relay())
+        watching = asyncio.ensure_future(disconnected())
         try:
-            async with create_task_group() as task_group:
-                task_group.start_soon(relay)
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                gone = True
-                task_group.cancel_scope.cancel()
+            await asyncio.wait((relaying, watching), return_when=asyncio.FIRST_COMPLETED)
+            if not relaying.done():  # the client is gone
+                relaying.cancel()
+            await asyncio.wait((relaying,))
+            if not relaying.cancelled():
+                relaying.result()  # (the relay's own failure, raised here)
         finally:
+            watching.cancel()
+            if not relaying.done():  # this task cancelled (a shutdown): the relay goes with it
+                gone = True
+                relaying.cancel()
             with CancelScope(shield=True):
+                await asyncio.wait((relaying, watching))  # (the relay out of the generator before it is closed)
+                if not relaying.cancelled():
+                    relaying.exception()  # (retrieved: raised above, or superseded by this task's cancellation)
                 for closeable in (stream, self.iterator):  # the generator, and the relay (never iterated, perhaps)
                     aclose = getattr(closeable, "aclose", None)
                     if aclose is not None:

@@ -22,8 +22,9 @@ class _RelayResponse(ASGIStreamingResponse):
     to Dify's end and the stream's cleanup finds the task over: no stop. And a cancellation landing in `send`
     leaves the stream's generator at its `yield`, closed whenever it is collected. Here the relay stops at the
     next chunk once the client is gone, and the stream is closed (its cleanup run) before the response returns.
-    The relay and the watch for the disconnect are two asyncio tasks, not an anyio task group, whose cancel scopes
-    cost about 5% of a fast stream's CPU."""
+    The relay and the watch for the disconnect are two asyncio tasks, not an anyio task group (a third less CPU a
+    stream); the relay is cancelled through a cancel scope of its own, which, unlike `Task.cancel`, leaves a
+    shielded cleanup (the Dify task's stop, `AnswerStream.aclose`) to run to its end."""
 
     __slots__ = ()
 
@@ -31,13 +32,16 @@ class _RelayResponse(ASGIStreamingResponse):
         stream: AsyncIterator[str | bytes] = aiter(self.iterator)
         gone = False
 
+        scope = CancelScope()  # cancelled, not the task: a shielded cleanup (the Dify stop) runs to its end
+
         async def relay() -> None:
-            async for chunk in stream:
-                if gone:
-                    return
-                body = chunk if isinstance(chunk, bytes) else chunk.encode(self.encoding)
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            with scope:
+                async for chunk in stream:
+                    if gone:
+                        return
+                    body = chunk if isinstance(chunk, bytes) else chunk.encode(self.encoding)
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         async def disconnected() -> None:
             nonlocal gone
@@ -50,23 +54,28 @@ class _RelayResponse(ASGIStreamingResponse):
         try:
             await asyncio.wait((relaying, watching), return_when=asyncio.FIRST_COMPLETED)
             if not relaying.done():  # the client is gone
-                relaying.cancel()
+                scope.cancel()
             await asyncio.wait((relaying,))
-            if not relaying.cancelled():
-                relaying.result()  # (the relay's own failure, raised here)
+            for task in (relaying, watching):  # the relay's own failure, or receive()'s, raised here
+                if task.done() and not task.cancelled():
+                    task.result()
         finally:
             watching.cancel()
             if not relaying.done():  # this task cancelled (a shutdown): the relay goes with it
                 gone = True
-                relaying.cancel()
-            with CancelScope(shield=True):
-                await asyncio.wait((relaying, watching))  # (the relay out of the generator before it is closed)
-                if not relaying.cancelled():
-                    relaying.exception()  # (retrieved: raised above, or superseded by this task's cancellation)
-                for closeable in (stream, self.iterator):  # the generator, and the relay (never iterated, perhaps)
-                    aclose = getattr(closeable, "aclose", None)
-                    if aclose is not None:
-                        await aclose()
+                scope.cancel()
+            await self._close(stream, relaying, watching)
+
+    async def _close(self, stream: AsyncIterator[str | bytes], *tasks: "asyncio.Future[None]") -> None:
+        with CancelScope(shield=True):
+            await asyncio.wait(tasks)  # (the relay out of the generator before it is closed)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # (retrieved: raised above, or superseded by this task's cancellation)
+            for closeable in (stream, self.iterator):  # the generator, and the relay (never iterated, perhaps)
+                aclose = getattr(closeable, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
 
 class EventStream(Stream):

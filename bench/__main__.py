@@ -128,6 +128,7 @@ def tls_upstream() -> Iterator[tuple[int, str]]:
             check=True, capture_output=True,
         )  # fmt: skip
         command = [sys.executable, "-m", "hypercorn", "bench.upstream:app", "--bind", f"{HOST}:{port}"]
+        command += ["--config", f"file:{ROOT / 'bench' / 'hypercorn_config.py'}"]
         command += ["--certfile", cert, "--keyfile", key, "--worker-class", "uvloop", "--log-level", "warning"]
         process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "BENCH_SLOW_DELAY": "1.0"})
         try:

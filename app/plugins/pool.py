@@ -119,8 +119,7 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        if self._complete:  # a second message in the same read: see data_received
-            self._fail(httpx.RemoteProtocolError("Dify sent more than one answer"), quiet=True)
+        if self._complete:  # a second message in the same read (on_message_begin retired the connection)
             return
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
@@ -322,7 +321,7 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
         deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
         queued = False
         while True:
-            if queued or not (self._woken or any(not waiter.done() for waiter in self._waiting)):
+            if queued or not (self._woken or (self._waiting and any(not w.done() for w in self._waiting))):
                 connection = self._reuse(origin)
                 if connection is not None:
                     return connection

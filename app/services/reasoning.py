@@ -137,12 +137,10 @@ class ThinkSplitter:
 
     def _content(self, event: TextDelta, out: list[AnswerEvent], inline: bool) -> None:
         self._answered = True
-        if inline:
-            out.append(event)
-        elif self._buffer or self._close is not None or self._trim or "<" in event.text:
+        if not inline and (not self._plain(inline) or "<" in event.text):
             self._split(event.text, out)
         else:
-            out.append(event)  # the usual case: plain content, passed through as it is
+            out.append(event)  # inline, or plain content passed through as it is
 
     def feed(self, batch: list[AnswerEvent]) -> list[AnswerEvent]:
         out: list[AnswerEvent] = []
